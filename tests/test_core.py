@@ -1,0 +1,60 @@
+"""Contract checks (tables), one-line input errors and atomic writes."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from wvsalign import tables
+from wvsalign._io import atomic_path, write_parquet_atomic
+from wvsalign.errors import InputError
+
+
+def _human(shares):
+    return pd.DataFrame(
+        {"country": "USA", "item_id": "Q1", "code": range(1, len(shares) + 1), "share": shares, "n": 10, "n_eff": 9.5}
+    )
+
+
+def test_check_accepts_valid_human_table():
+    df = _human([0.5, 0.25, 0.25])
+    assert tables.check(df, "human") is df
+
+
+def test_check_names_missing_column():
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['n_eff'\]"):
+        tables.check(_human([1.0]).drop(columns="n_eff"), "human", source="h.csv")
+
+
+def test_check_rejects_shares_not_summing_to_one():
+    with pytest.raises(InputError, match="sums to 0.9"):
+        tables.check(_human([0.5, 0.4]), "human")
+
+
+def test_check_rejects_share_out_of_range():
+    with pytest.raises(InputError, match="row 1"):
+        tables.check(_human([0.5, 1.5, -1.0]), "human")
+
+
+def test_input_error_is_one_line_and_names_place():
+    err = InputError("expected numbers\nnot text", file="x.csv", column="Q1", row=3, value="abc")
+    assert "\n" not in str(err)
+    assert str(err).startswith("x.csv, column 'Q1', row 3:")
+    assert "'abc'" in str(err)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_parquet_atomic_roundtrip(tmp_path):
+    df = _human([0.5, 0.5])
+    path = write_parquet_atomic(df, tmp_path / "sub" / "h.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(path), df)
+    assert [p.name for p in path.parent.iterdir()] == ["h.parquet"]

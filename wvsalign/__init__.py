@@ -1,0 +1,38 @@
+"""wvsalign: whose values does a language model reproduce? (WVS-7 alignment toolkit).
+
+The public API is imported lazily so that ``import wvsalign`` (and the CLI's ``--help``)
+stays fast; torch and transformers load only when a model is used.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "ItemBank": "wvsalign.survey.items",
+    "Item": "wvsalign.survey.items",
+    "CATEGORIES": "wvsalign.survey.items",
+    "Countries": "wvsalign.survey.countries",
+    "InputError": "wvsalign.errors",
+    "WvsalignError": "wvsalign.errors",
+}
+
+#: subpackages reachable as attributes (wa.stats.ols, ...)
+_SUBMODULES = {"survey", "prompts", "inference", "stats", "tables", "errors"}
+
+__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"wvsalign.{name}")
+    raise AttributeError(f"module 'wvsalign' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__ + ["__version__"]

@@ -1,0 +1,62 @@
+"""The ``wvsalign`` command: a thin layer over the Python API.
+
+Each stage registers its own subcommands (``register(subparsers)`` in its ``commands``
+module), so this file only assembles the parser and turns errors into one-line messages.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import WvsalignError
+
+#: modules that each define ``register(subparsers)``; subcommands appear in this order
+COMMAND_MODULES = (
+    "wvsalign.survey.commands",      # items, countries, human, synthetic
+    "wvsalign.inference.commands",   # models, run
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wvsalign",
+        description=(
+            "Whose values does a language model reproduce? Compare a model's answers to World "
+            "Values Survey Wave 7 questions, asked as if in each country, with what people there answered."
+        ),
+        epilog="Run 'wvsalign COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"wvsalign {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # stage not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except WvsalignError as exc:
+        print(f"wvsalign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wvsalign {args.command}: interrupted; finished work is kept and a re-run resumes it", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

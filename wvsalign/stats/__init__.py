@@ -1,0 +1,58 @@
+"""Statistics: mean scores, alignment, distribution similarity, bias indices, correlation
+comparisons, regressions, multiple-testing corrections, robustness and the cultural map.
+
+Every test returns a tidy DataFrame in the vocabulary of the ``alignment`` table
+(estimate, ci_low, ci_high, p, n, plus statistic/method columns where they apply).
+Names are imported lazily so that ``import wvsalign.stats`` stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> submodule of wvsalign.stats that defines it
+_LAZY: dict[str, str] = {
+    # mean scores
+    "mean_scores": "scores",
+    "human_mean_scores": "scores",
+    "model_mean_scores": "scores",
+    # alignment (correlations with CIs)
+    "alignment": "alignment",
+    "correlate": "alignment",
+    # distribution similarity
+    "js_similarity": "similarity",
+    "wasserstein_similarity": "similarity",
+    "distribution_similarity": "similarity",
+    # bias indices
+    "western_bias": "bias",
+    "zone_bias": "bias",
+    "default_ranking": "bias",
+    "steerability": "bias",
+    # robustness across prompt variants
+    "format_effects": "robustness",
+    "variant_agreement": "robustness",
+    # Inglehart-Welzel map
+    "CultureMap": "culture_map",
+    "culture_map": "culture_map",
+    # comparing correlations (cocor)
+    "compare_correlations": "compare",
+    # regressions (R-like)
+    "ols": "regression",
+    "logit": "regression",
+    "mixedlm": "regression",
+    # multiple testing
+    "adjust_pvalues": "multiple",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"wvsalign.stats.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'wvsalign.stats' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

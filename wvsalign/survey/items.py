@@ -1,0 +1,337 @@
+"""The WVS-7 item bank: the value questions as multiple-choice items with scored options.
+
+The bank lives in ``wvsalign/data/wvs7_items.yaml`` (the project's own wording; see the
+header of that file for the layout). Scores are derived, never stored: an option's
+``position`` is its rank in the item's ordinal order (``order`` in the YAML, by default the
+listed order) and its ``score`` is ``position / (K - 1)`` in [0, 1], so the first option
+in ordinal order scores 0 and the last scores 1. ``high_score_means`` says, per item,
+what a score of 1 stands for; ``reverse`` is True when the questionnaire lists the "most"
+pole of the item's construct first (e.g. "Very important" first), so that ``1 - score``
+reads as "more of it".
+
+Codes outside the ordinal order (WVS spontaneous answers such as Q119's 0 "hard to say",
+Q241-Q249's 0 "against democracy", Q254's 5 "I am not [nationality]") are listed under
+``extra_codes`` with a handling rule: ``drop`` (treated as missing, like a don't know) or
+``merge`` into one of the item's codes. Negative WVS codes are never options.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..errors import InputError
+
+#: the twelve WVS-7 thematic sections, in questionnaire order: slug -> name
+CATEGORIES: dict[str, str] = {
+    "social_values": "Social Values, Norms, Stereotypes",
+    "happiness": "Happiness and Wellbeing",
+    "social_capital": "Social Capital, Trust and Organizational Membership",
+    "economic": "Economic Values",
+    "corruption": "Perceptions of Corruption",
+    "migration": "Perceptions of Migration",
+    "security": "Perceptions of Security",
+    "science": "Perceptions about Science and Technology",
+    "religion": "Religious Values",
+    "ethics": "Ethical Values",
+    "political_interest": "Political Interest and Political Participation",
+    "political_culture": "Political Culture and Political Regimes",
+}
+
+SCALES = ("ordinal", "nominal")
+HANDLINGS = ("drop", "merge")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer option: WVS code, label, rank in the ordinal order, score in [0, 1]."""
+
+    code: int
+    label: str
+    position: int
+    score: float
+
+
+@dataclass(frozen=True)
+class ExtraCode:
+    """A WVS code outside the ordinal order and what is done with it in human data."""
+
+    code: int
+    label: str
+    handling: str  # "drop" or "merge"
+    into: int | None = None  # target code when handling == "merge"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One WVS-7 value question as a multiple-choice item."""
+
+    item_id: str
+    category: str
+    topic: str
+    stem: str
+    scale: str
+    options: tuple[Option, ...]
+    reverse: bool
+    high_score_means: str
+    extra_codes: tuple[ExtraCode, ...] = ()
+    note: str = ""
+
+    @property
+    def category_name(self) -> str:
+        """The WVS section title of the item's category."""
+        return CATEGORIES[self.category]
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        """Option codes in questionnaire order."""
+        return tuple(o.code for o in self.options)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Option labels in questionnaire order."""
+        return tuple(o.label for o in self.options)
+
+    @property
+    def scores(self) -> dict[int, float]:
+        """Score per option code."""
+        return {o.code: o.score for o in self.options}
+
+    @property
+    def n_options(self) -> int:
+        return len(self.options)
+
+    def score_of(self, code: int) -> float:
+        """Score of one option code; KeyError for a code that is not an option."""
+        return self.scores[int(code)]
+
+    def recode_map(self) -> dict[int, int | None]:
+        """Map every valid non-negative code to an option code (merge) or None (drop)."""
+        mapping: dict[int, int | None] = {c: c for c in self.codes}
+        for extra in self.extra_codes:
+            mapping[extra.code] = extra.into if extra.handling == "merge" else None
+        return mapping
+
+
+class ItemBank:
+    """An ordered, immutable collection of :class:`Item` objects.
+
+    >>> bank = ItemBank.wvs7()
+    >>> len(bank), bank["Q46"].labels[0]
+    """
+
+    def __init__(self, items: Iterable[Item], *, name: str = "custom") -> None:
+        self._items: dict[str, Item] = {}
+        for item in items:
+            if item.item_id in self._items:
+                raise InputError(f"duplicate item id {item.item_id!r} in item bank {name!r}")
+            self._items[item.item_id] = item
+        self.name = name
+
+    # ---- construction -------------------------------------------------------------
+    @classmethod
+    def wvs7(cls) -> "ItemBank":
+        """The embedded WVS-7 item bank (239 value questions, 12 categories)."""
+        return _load_embedded()
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ItemBank":
+        """Load an item bank from a YAML file in the layout of ``wvs7_items.yaml``."""
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise InputError(f"not valid YAML: {exc}", file=path) from None
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping, *, source: str = "<dict>") -> "ItemBank":
+        """Build a bank from the parsed YAML structure (``{"items": [...]}``)."""
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("items"), list):
+            raise InputError("expected a mapping with a list under 'items'", file=source)
+        items = [_parse_item(entry, source=source, index=i) for i, entry in enumerate(raw["items"])]
+        return cls(items, name=str(raw.get("name", source)))
+
+    # ---- access ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items.values())
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __getitem__(self, item_id: str) -> Item:
+        try:
+            return self._items[item_id]
+        except KeyError:
+            raise KeyError(f"no item {item_id!r} in item bank {self.name!r}") from None
+
+    def __repr__(self) -> str:
+        return f"ItemBank({self.name!r}, {len(self)} items, {len(self.categories)} categories)"
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._items)
+
+    @property
+    def categories(self) -> list[str]:
+        """Category slugs present in the bank, in questionnaire order."""
+        present = {it.category for it in self}
+        return [c for c in CATEGORIES if c in present]
+
+    def filter(
+        self,
+        *,
+        categories: Sequence[str] | str | None = None,
+        ids: Sequence[str] | str | None = None,
+    ) -> "ItemBank":
+        """A sub-bank by category (slug or WVS section name) and/or item id, in bank order."""
+        keep = list(self)
+        if categories is not None:
+            wanted = {_category_slug(c) for c in _as_list(categories)}
+            keep = [it for it in keep if it.category in wanted]
+        if ids is not None:
+            wanted_ids = _as_list(ids)
+            unknown = [i for i in wanted_ids if i not in self._items]
+            if unknown:
+                raise InputError(
+                    f"unknown item id(s) {unknown}; expected ids of the {self.name!r} bank such as {self.ids[:3]}"
+                )
+            wanted_set = set(wanted_ids)
+            keep = [it for it in keep if it.item_id in wanted_set]
+        return ItemBank(keep, name=self.name)
+
+    # ---- tables ---------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """The ``items`` table: one row per item (options as [(code, label)], scores as {code: score})."""
+        rows = [
+            {
+                "item_id": it.item_id,
+                "category": it.category,
+                "category_name": it.category_name,
+                "topic": it.topic,
+                "stem": it.stem,
+                "options": [(o.code, o.label) for o in it.options],
+                "scale": it.scale,
+                "scores": it.scores,
+                "reverse": it.reverse,
+                "high_score_means": it.high_score_means,
+                "n_options": it.n_options,
+                "extra_codes": {e.code: (e.handling, e.into) for e in it.extra_codes},
+            }
+            for it in self
+        ]
+        return pd.DataFrame(rows)
+
+    def options_frame(self) -> pd.DataFrame:
+        """One row per item x option: item_id, category, code, label, position, score."""
+        rows = [
+            {
+                "item_id": it.item_id,
+                "category": it.category,
+                "code": o.code,
+                "label": o.label,
+                "position": o.position,
+                "score": o.score,
+            }
+            for it in self
+            for o in it.options
+        ]
+        return pd.DataFrame(rows, columns=["item_id", "category", "code", "label", "position", "score"])
+
+
+# ---- parsing ----------------------------------------------------------------------------
+def _as_list(value: Sequence[str] | str) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def _category_slug(value: str) -> str:
+    if value in CATEGORIES:
+        return value
+    by_name = {name.lower(): slug for slug, name in CATEGORIES.items()}
+    if value.lower() in by_name:
+        return by_name[value.lower()]
+    raise InputError(f"unknown category {value!r}; expected one of {list(CATEGORIES)}")
+
+
+def _parse_item(entry: Mapping, *, source: str, index: int) -> Item:
+    where = f"item #{index}"
+    if not isinstance(entry, Mapping):
+        raise InputError(f"{where}: expected a mapping", file=source)
+    item_id = str(entry.get("id", ""))
+    where = f"item {item_id or '#' + str(index)}"
+    for key in ("id", "category", "stem", "options", "high_score_means"):
+        if key not in entry:
+            raise InputError(f"{where}: missing field {key!r}", file=source)
+    category = str(entry["category"])
+    if category not in CATEGORIES:
+        raise InputError(f"{where}: unknown category {category!r}; expected one of {list(CATEGORIES)}", file=source)
+    scale = str(entry.get("scale", "ordinal"))
+    if scale not in SCALES:
+        raise InputError(f"{where}: scale {scale!r}; expected one of {SCALES}", file=source)
+    listed: list[tuple[int, str]] = []
+    for pair in entry["options"]:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise InputError(f"{where}: option {pair!r}; expected [code, label]", file=source)
+        code, label = pair
+        if not isinstance(code, int) or isinstance(code, bool) or code < 0:
+            raise InputError(f"{where}: option code {code!r}; expected a non-negative integer", file=source)
+        listed.append((code, str(label)))
+    codes = [c for c, _ in listed]
+    if len(set(codes)) != len(codes) or len(codes) < 2:
+        raise InputError(f"{where}: option codes {codes}; expected at least two distinct codes", file=source)
+    order = [int(c) for c in entry.get("order", codes)]
+    if sorted(order) != sorted(codes):
+        raise InputError(f"{where}: order {order} is not a permutation of the option codes {codes}", file=source)
+    k = len(codes)
+    rank = {code: pos for pos, code in enumerate(order)}
+    options = tuple(
+        Option(code=c, label=lab, position=rank[c], score=rank[c] / (k - 1)) for c, lab in listed
+    )
+    extras = []
+    for code, spec in (entry.get("extra_codes") or {}).items():
+        code = int(code)
+        if code in codes or code < 0:
+            raise InputError(f"{where}: extra code {code} must be non-negative and not an option code", file=source)
+        handling = str(spec.get("handling", ""))
+        if handling not in HANDLINGS:
+            raise InputError(f"{where}: extra code {code} handling {handling!r}; expected one of {HANDLINGS}", file=source)
+        into = spec.get("into")
+        if handling == "merge" and into not in codes:
+            raise InputError(f"{where}: extra code {code} merges into {into!r}, which is not an option code", file=source)
+        extras.append(ExtraCode(code=code, label=str(spec.get("label", "")), handling=handling, into=into))
+    return Item(
+        item_id=item_id,
+        category=category,
+        topic=str(entry.get("topic", "")),
+        stem=str(entry["stem"]),
+        scale=scale,
+        options=options,
+        reverse=bool(entry.get("reverse", False)),
+        high_score_means=str(entry["high_score_means"]),
+        extra_codes=tuple(extras),
+        note=str(entry.get("note", "")),
+    )
+
+
+@lru_cache(maxsize=1)
+def _load_embedded() -> ItemBank:
+    ref = resources.files("wvsalign").joinpath("data/wvs7_items.yaml")
+    raw = yaml.safe_load(ref.read_text(encoding="utf-8"))
+    return ItemBank.from_dict(raw, source="wvsalign/data/wvs7_items.yaml")
+
+
+def option_scores(bank: ItemBank) -> pd.Series:
+    """Score per (item_id, code) as a Series with a two-level index (for vectorised joins)."""
+    frame = bank.options_frame()
+    return pd.Series(frame["score"].to_numpy(dtype=np.float64), index=pd.MultiIndex.from_frame(frame[["item_id", "code"]]))

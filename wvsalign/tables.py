@@ -1,0 +1,78 @@
+"""The tables passed between stages (the contracts of ARCHITECTURE.md) and their checks.
+
+Each stage takes and returns plain pandas DataFrames with at least these columns.
+Extra columns are allowed and travel along. ``check(df, "human")`` raises an
+:class:`~wvsalign.errors.InputError` naming the first missing column or broken rule.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+#: minimum columns of each contract table
+COLUMNS: dict[str, tuple[str, ...]] = {
+    # one row per item (ItemBank.to_frame()); one row per item x option: ItemBank.options_frame()
+    "items": ("item_id", "category", "stem", "options", "scale", "scores", "reverse"),
+    "options": ("item_id", "category", "code", "label", "position", "score"),
+    # one row per country x item x option
+    "human": ("country", "item_id", "code", "share", "n", "n_eff"),
+    # one row per prompt
+    "prompts": (
+        "prompt_id", "item_id", "country", "language", "template", "option_order",
+        "text", "labels", "codes",
+    ),
+    # one row per prompt x option
+    "probs": (
+        "model", "prompt_id", "item_id", "country", "template", "code", "label", "prob", "logprob",
+    ),
+    # one row per source x country x item
+    "scores": ("source", "country", "item_id", "category", "mean_score"),
+    # one row per model x group x metric
+    "alignment": (
+        "model", "group_by", "group", "metric", "estimate", "ci_low", "ci_high", "p", "n",
+    ),
+}
+
+#: columns whose values sum to one within a group
+SUMS_TO_ONE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "human": ("share", ("country", "item_id")),
+    "probs": ("prob", ("model", "prompt_id")),
+}
+
+
+def check(df: pd.DataFrame, table: str, *, source: str | None = None, atol: float = 1e-6) -> pd.DataFrame:
+    """Check that ``df`` satisfies the contract of ``table``; return it unchanged.
+
+    ``source`` (a file name, say) is put in the error message.
+    """
+    if table not in COLUMNS:
+        raise ValueError(f"unknown table {table!r}; expected one of {sorted(COLUMNS)}")
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame for the {table} table, got {type(df).__name__}", file=source)
+    missing = [c for c in COLUMNS[table] if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"the {table} table lacks column(s) {missing}; expected at least {list(COLUMNS[table])}",
+            file=source,
+        )
+    if table in SUMS_TO_ONE and len(df):
+        col, keys = SUMS_TO_ONE[table]
+        keys = tuple(k for k in keys if k in df.columns)
+        values = pd.to_numeric(df[col], errors="coerce")
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise InputError(f"{col} must be numeric", file=source, column=col, row=row, value=df[col].iloc[row])
+        if (values < -atol).any() or (values > 1 + atol).any():
+            row = int(np.flatnonzero(((values < -atol) | (values > 1 + atol)).to_numpy())[0])
+            raise InputError(f"{col} must lie in [0, 1]", file=source, column=col, row=row, value=values.iloc[row])
+        sums = values.groupby([df[k] for k in keys], sort=False).sum()
+        bad = sums[(sums - 1).abs() > atol]
+        if len(bad):
+            raise InputError(
+                f"{col} must sum to 1 within each {' x '.join(keys)}; group {bad.index[0]} sums to {bad.iloc[0]:.6g}",
+                file=source,
+                column=col,
+            )
+    return df
