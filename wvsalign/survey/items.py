@@ -9,14 +9,20 @@ what a score of 1 stands for; ``reverse`` is True when the questionnaire lists t
 pole of the item's construct first (e.g. "Very important" first), so that ``1 - score``
 reads as "more of it".
 
-Codes outside the ordinal order (WVS spontaneous answers such as Q119's 0 "hard to say",
-Q241-Q249's 0 "against democracy", Q254's 5 "I am not [nationality]") are listed under
-``extra_codes`` with a handling rule: ``drop`` (treated as missing, like a don't know) or
-``merge`` into one of the item's codes. Negative WVS codes are never options.
+Codes outside the ordinal order (WVS answers off the scale: Q111's 3 "other answer", Q119's
+0 "hard to say", Q221/Q222's 4 "not allowed to vote", Q241-Q249's 0 "against democracy",
+Q254's 5 "I am not [nationality]") are listed under ``extra_codes`` with a handling rule:
+``drop`` (treated as missing, like a don't know) or ``merge`` into one of the item's codes
+(Q241-Q249: 0 -> 1). Codes that start at 0 and are a real point of the scale (Q94-Q104
+"don't belong", Q122-Q129 "disagree") are plain options. Negative WVS codes are never options.
+
+>>> bank = ItemBank.wvs7()
+>>> len(bank), bank["Q56"].order, bank["Q56"].scores
+(239, (1, 3, 2), {1: 0.0, 2: 1.0, 3: 0.5})
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -45,6 +51,11 @@ CATEGORIES: dict[str, str] = {
 }
 
 SCALES = ("ordinal", "nominal")
+#: columns of :meth:`ItemBank.to_frame` (the ``items`` table plus descriptive extras)
+ITEMS_FRAME_COLUMNS = (
+    "item_id", "category", "category_name", "topic", "stem", "options", "scale", "scores", "reverse",
+    "high_score_means", "n_options", "order", "extra_codes", "note",
+)
 HANDLINGS = ("drop", "merge")
 
 
@@ -105,7 +116,23 @@ class Item:
 
     @property
     def n_options(self) -> int:
+        """Number of answer options (K)."""
         return len(self.options)
+
+    @property
+    def scale_points(self) -> int:
+        """Number of points of the answer scale (same as :attr:`n_options`)."""
+        return len(self.options)
+
+    @property
+    def is_ten_point(self) -> bool:
+        """True for the WVS 1-10 scales (codes 1..10, labelled at the ends)."""
+        return self.codes == tuple(range(1, 11))
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        """Option codes in ordinal order (score 0 first, score 1 last)."""
+        return tuple(o.code for o in sorted(self.options, key=lambda o: o.position))
 
     def score_of(self, code: int) -> float:
         """Score of one option code; KeyError for a code that is not an option."""
@@ -124,6 +151,9 @@ class ItemBank:
 
     >>> bank = ItemBank.wvs7()
     >>> len(bank), bank["Q46"].labels[0]
+    (239, 'Very happy')
+    >>> bank.filter(categories="economic").ids
+    ['Q106', 'Q107', 'Q108', 'Q109', 'Q110', 'Q111']
     """
 
     def __init__(self, items: Iterable[Item], *, name: str = "custom") -> None:
@@ -144,6 +174,8 @@ class ItemBank:
     def from_yaml(cls, path: str | Path) -> "ItemBank":
         """Load an item bank from a YAML file in the layout of ``wvs7_items.yaml``."""
         path = Path(path)
+        if not path.is_file():
+            raise InputError("no such item bank file; expected a YAML file in the layout of wvs7_items.yaml", file=path)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
@@ -187,6 +219,11 @@ class ItemBank:
         present = {it.category for it in self}
         return [c for c in CATEGORIES if c in present]
 
+    def category_counts(self) -> pd.Series:
+        """Number of items per category slug, in questionnaire order (categories absent from the bank left out)."""
+        counts = pd.Series([it.category for it in self], dtype=object).value_counts()
+        return pd.Series({c: int(counts[c]) for c in self.categories}, name="n_items", dtype=np.int64)
+
     def filter(
         self,
         *,
@@ -225,11 +262,13 @@ class ItemBank:
                 "reverse": it.reverse,
                 "high_score_means": it.high_score_means,
                 "n_options": it.n_options,
+                "order": list(it.order),
                 "extra_codes": {e.code: (e.handling, e.into) for e in it.extra_codes},
+                "note": it.note,
             }
             for it in self
         ]
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=ITEMS_FRAME_COLUMNS)
 
     def options_frame(self) -> pd.DataFrame:
         """One row per item x option: item_id, category, code, label, position, score."""
@@ -258,69 +297,102 @@ def _as_list(value: Sequence[str] | str) -> list[str]:
 def _category_slug(value: str) -> str:
     if value in CATEGORIES:
         return value
+    if value.strip().lower() in CATEGORIES:
+        return value.strip().lower()
     by_name = {name.lower(): slug for slug, name in CATEGORIES.items()}
     if value.lower() in by_name:
         return by_name[value.lower()]
     raise InputError(f"unknown category {value!r}; expected one of {list(CATEGORIES)}")
 
 
+#: fields an item may have in the YAML layout
+ITEM_FIELDS = (
+    "id", "category", "topic", "stem", "scale", "options", "order", "reverse", "high_score_means",
+    "extra_codes", "note",
+)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _parse_item(entry: Mapping, *, source: str, index: int) -> Item:
+    """One item of the YAML layout -> :class:`Item`; every error names the item."""
     where = f"item #{index}"
     if not isinstance(entry, Mapping):
-        raise InputError(f"{where}: expected a mapping", file=source)
-    item_id = str(entry.get("id", ""))
+        raise InputError(f"{where}: expected a mapping of item fields", file=source)
+    item_id = str(entry.get("id", "") or "").strip()
     where = f"item {item_id or '#' + str(index)}"
     for key in ("id", "category", "stem", "options", "high_score_means"):
-        if key not in entry:
+        if key not in entry or entry[key] in (None, ""):
             raise InputError(f"{where}: missing field {key!r}", file=source)
+    unknown = [k for k in entry if k not in ITEM_FIELDS]
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {unknown}; expected fields among {list(ITEM_FIELDS)}", file=source)
     category = str(entry["category"])
     if category not in CATEGORIES:
         raise InputError(f"{where}: unknown category {category!r}; expected one of {list(CATEGORIES)}", file=source)
     scale = str(entry.get("scale", "ordinal"))
     if scale not in SCALES:
         raise InputError(f"{where}: scale {scale!r}; expected one of {SCALES}", file=source)
+    if not isinstance(entry["options"], list):
+        raise InputError(f"{where}: options {entry['options']!r}; expected a list of [code, label] pairs", file=source)
     listed: list[tuple[int, str]] = []
     for pair in entry["options"]:
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise InputError(f"{where}: option {pair!r}; expected [code, label]", file=source)
         code, label = pair
-        if not isinstance(code, int) or isinstance(code, bool) or code < 0:
+        if not _is_int(code) or code < 0:
             raise InputError(f"{where}: option code {code!r}; expected a non-negative integer", file=source)
+        if not str(label).strip():
+            raise InputError(f"{where}: option {code} has an empty label; expected a label", file=source)
         listed.append((code, str(label)))
     codes = [c for c, _ in listed]
     if len(set(codes)) != len(codes) or len(codes) < 2:
         raise InputError(f"{where}: option codes {codes}; expected at least two distinct codes", file=source)
-    order = [int(c) for c in entry.get("order", codes)]
-    if sorted(order) != sorted(codes):
-        raise InputError(f"{where}: order {order} is not a permutation of the option codes {codes}", file=source)
+    labels = [lab for _, lab in listed]
+    if len(set(labels)) != len(labels):
+        raise InputError(f"{where}: option labels {labels}; expected distinct labels", file=source)
+    order = entry.get("order", codes)
+    if not isinstance(order, list) or not all(_is_int(c) for c in order) or sorted(order) != sorted(codes):
+        raise InputError(f"{where}: order {order!r} is not a permutation of the option codes {codes}", file=source)
+    reverse = entry.get("reverse", False)
+    if not isinstance(reverse, bool):
+        raise InputError(f"{where}: reverse {reverse!r}; expected true or false", file=source)
     k = len(codes)
     rank = {code: pos for pos, code in enumerate(order)}
     options = tuple(
         Option(code=c, label=lab, position=rank[c], score=rank[c] / (k - 1)) for c, lab in listed
     )
+    extra_specs = entry.get("extra_codes") or {}
+    if not isinstance(extra_specs, Mapping):
+        raise InputError(f"{where}: extra_codes {extra_specs!r}; expected a mapping code -> {{label, handling, into}}", file=source)
     extras = []
-    for code, spec in (entry.get("extra_codes") or {}).items():
-        code = int(code)
-        if code in codes or code < 0:
-            raise InputError(f"{where}: extra code {code} must be non-negative and not an option code", file=source)
+    for code, spec in extra_specs.items():
+        if not _is_int(code) or code < 0 or code in codes:
+            raise InputError(f"{where}: extra code {code!r} must be a non-negative integer that is not an option code", file=source)
+        if not isinstance(spec, Mapping):
+            raise InputError(f"{where}: extra code {code}: expected a mapping with label, handling and into", file=source)
         handling = str(spec.get("handling", ""))
         if handling not in HANDLINGS:
             raise InputError(f"{where}: extra code {code} handling {handling!r}; expected one of {HANDLINGS}", file=source)
         into = spec.get("into")
-        if handling == "merge" and into not in codes:
-            raise InputError(f"{where}: extra code {code} merges into {into!r}, which is not an option code", file=source)
+        if handling == "merge" and (not _is_int(into) or into not in codes):
+            raise InputError(f"{where}: extra code {code} merges into {into!r}, which is not an option code {codes}", file=source)
+        if handling == "drop" and into is not None:
+            raise InputError(f"{where}: extra code {code} is dropped but names into={into!r}; use handling: merge", file=source)
         extras.append(ExtraCode(code=code, label=str(spec.get("label", "")), handling=handling, into=into))
     return Item(
         item_id=item_id,
         category=category,
-        topic=str(entry.get("topic", "")),
+        topic=str(entry.get("topic", "") or ""),
         stem=str(entry["stem"]),
         scale=scale,
         options=options,
-        reverse=bool(entry.get("reverse", False)),
+        reverse=reverse,
         high_score_means=str(entry["high_score_means"]),
         extra_codes=tuple(extras),
-        note=str(entry.get("note", "")),
+        note=str(entry.get("note", "") or ""),
     )
 
 
