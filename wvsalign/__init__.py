@@ -16,6 +16,11 @@ _LAZY: dict[str, str] = {
     "Item": "wvsalign.survey.items",
     "CATEGORIES": "wvsalign.survey.items",
     "Countries": "wvsalign.survey.countries",
+    "read_wvs": "wvsalign.survey.readers",
+    "WVSData": "wvsalign.survey.readers",
+    "human_distributions": "wvsalign.survey.distributions",
+    "read_aggregates": "wvsalign.survey.aggregates",
+    "synthetic_human": "wvsalign.survey.synthetic",
     "InputError": "wvsalign.errors",
     "WvsalignError": "wvsalign.errors",
 }
