@@ -17,8 +17,10 @@ _LAZY: dict[str, str] = {
     "human_mean_scores": "scores",
     "model_mean_scores": "scores",
     # alignment (correlations with CIs)
-    "alignment": "alignment",
-    "correlate": "alignment",
+    # (modules are not named like the functions they export: importing a submodule would
+    # replace the package attribute of that name with the module)
+    "alignment": "correlation",
+    "correlate": "correlation",
     # distribution similarity
     "js_similarity": "similarity",
     "wasserstein_similarity": "similarity",
@@ -32,16 +34,24 @@ _LAZY: dict[str, str] = {
     "format_effects": "robustness",
     "variant_agreement": "robustness",
     # Inglehart-Welzel map
-    "CultureMap": "culture_map",
-    "culture_map": "culture_map",
+    "CultureMap": "cultural_map",
+    "culture_map": "cultural_map",
+    "expected_map_variables": "cultural_map",
+    "map_variables": "cultural_map",
     # comparing correlations (cocor)
     "compare_correlations": "compare",
+    "compare_alignment": "compare",
     # regressions (R-like)
     "ols": "regression",
     "logit": "regression",
     "mixedlm": "regression",
+    "OLSModel": "regression",
+    "LogitModel": "regression",
+    "MixedLMModel": "regression",
+    "RegressionResult": "regression",
     # multiple testing
     "adjust_pvalues": "multiple",
+    "adjust_table": "multiple",
 }
 
 __all__ = sorted(_LAZY)

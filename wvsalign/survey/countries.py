@@ -23,6 +23,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 import yaml
 
+from .. import _yaml
 from ..errors import InputError
 
 #: required columns of countries.csv (``aliases`` is optional)
@@ -326,7 +327,7 @@ def _read_sets(path: Path) -> Mapping[str, Mapping]:
     if not path.is_file():
         raise InputError("no such country-set file; expected a YAML file in the layout of country_sets.yaml", file=path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", file=path) from None
     if not isinstance(raw, Mapping) or not isinstance(raw.get("sets"), Mapping):
@@ -339,5 +340,5 @@ def _load_embedded() -> Countries:
     root = resources.files("wvsalign")
     with root.joinpath("data/countries.csv").open("r", encoding="utf-8") as fh:
         table = pd.read_csv(fh, dtype=str, keep_default_na=False)
-    sets = yaml.safe_load(root.joinpath("data/country_sets.yaml").read_text(encoding="utf-8"))["sets"]
+    sets = _yaml.safe_load(root.joinpath("data/country_sets.yaml").read_text(encoding="utf-8"))["sets"]
     return Countries(table, sets, source="wvsalign/data/countries.csv")

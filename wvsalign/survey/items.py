@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .. import _yaml
 from ..errors import InputError
 
 #: the twelve WVS-7 thematic sections, in questionnaire order: slug -> name
@@ -177,7 +178,7 @@ class ItemBank:
         if not path.is_file():
             raise InputError("no such item bank file; expected a YAML file in the layout of wvs7_items.yaml", file=path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise InputError(f"not valid YAML: {exc}", file=path) from None
         return cls.from_dict(raw, source=str(path))
@@ -399,7 +400,7 @@ def _parse_item(entry: Mapping, *, source: str, index: int) -> Item:
 @lru_cache(maxsize=1)
 def _load_embedded() -> ItemBank:
     ref = resources.files("wvsalign").joinpath("data/wvs7_items.yaml")
-    raw = yaml.safe_load(ref.read_text(encoding="utf-8"))
+    raw = _yaml.safe_load(ref.read_text(encoding="utf-8"))
     return ItemBank.from_dict(raw, source="wvsalign/data/wvs7_items.yaml")
 
 

@@ -1,0 +1,431 @@
+"""Bias indices: whose opinions a model reproduces.
+
+- ``western_bias``: mean per-country alignment over Western countries minus the mean over the
+  other countries, with a stratified bootstrap CI (countries resampled within each side, as
+  scipy.stats.bootstrap on two samples) and a permutation p (the Western label shuffled
+  across countries; all arrangements when there are at most ``n_perm`` of them).
+- ``zone_bias``: the same for each Inglehart-Welzel cultural zone against all other countries.
+- ``default_ranking``: for the no-country default condition (country ``NONE``), the countries
+  ranked by how close the model's default answers are to each country's people.
+- ``steerability``: per country, alignment with the country persona minus alignment of the
+  default answers, with a paired item bootstrap CI and a permutation p (persona and default
+  answers swapped item by item: the null of a persona that changes nothing).
+
+"Alignment of a country" is any per-country value in an alignment-style table (group_by ==
+"country"): a correlation over items (``alignment(scores, by="country")``) or a distribution
+similarity (``distribution_similarity(..., by="country")``). A scores table is turned into
+per-country correlations first.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import tables
+from ..errors import InputError
+from ..survey.countries import Countries
+from ..survey.items import ItemBank
+from .correlation import (
+    ALIGNMENT_COLUMNS, METHODS, alignment, model_keys, pearson_from_sums,
+)
+from .bootstrap import (
+    CI_METHODS, check_choice, check_count, check_level, cluster_sums, draw_counts, interval,
+    permutation_pvalue,
+)
+from .scores import DEFAULT_COUNTRY, VARIANT_COLUMNS
+from .similarity import METRICS as SIMILARITY_METRICS
+from .similarity import distribution_similarity
+
+BIAS_COLUMNS = ALIGNMENT_COLUMNS + ("mean_in", "mean_out", "n_in", "n_out")
+
+
+# ---- the two-sample test ------------------------------------------------------------------------
+def mean_difference(
+    values: np.ndarray,
+    inside: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    n_perm: int = 9999,
+    seed: int = 0,
+    level: float = 0.95,
+    ci_method: str = "percentile",
+) -> dict[str, np.ndarray]:
+    """Mean of the ``inside`` columns minus mean of the others, for every row of ``values`` (R, C).
+
+    Bootstrap: a fresh ``default_rng(seed)`` draws the inside columns, then the outside ones
+    (as scipy.stats.bootstrap((inside, outside), ...)). Permutation: the inside labels are
+    shuffled across columns (rng ``default_rng([1, seed])``), or all C-choose-n arrangements
+    are enumerated when there are at most ``n_perm``; two-sided p as scipy.stats.permutation_test.
+    Returns estimate, ci_low, ci_high, p, mean_in, mean_out (each (R,)), n_in, n_out.
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    inside = np.asarray(inside, dtype=bool)
+    n_in, n_out = int(inside.sum()), int((~inside).sum())
+    a, b = values[:, inside], values[:, ~inside]
+    rows = values.shape[0]
+    mean_in = a.mean(axis=1) if n_in else np.full(rows, np.nan)
+    mean_out = b.mean(axis=1) if n_out else np.full(rows, np.nan)
+    estimate = mean_in - mean_out
+    low = np.full(rows, np.nan)
+    high = np.full(rows, np.nan)
+    p = np.full(rows, np.nan)
+    if n_in >= 1 and n_out >= 1 and n_boot:
+        rng = np.random.default_rng(seed)
+        m_in = draw_counts(n_in, n_boot, rng)
+        m_out = draw_counts(n_out, n_boot, rng)
+        theta_b = (m_in @ a.T) / n_in - (m_out @ b.T) / n_out  # (B, R)
+        jack = None
+        if ci_method == "bca":
+            jack = [(a.sum(1, keepdims=True) - a) / max(n_in - 1, 1) - mean_out[:, None],
+                    mean_in[:, None] - (b.sum(1, keepdims=True) - b) / max(n_out - 1, 1)]
+        low, high = interval(theta_b, estimate, level=level, method=ci_method, jackknife=jack)
+    if n_in >= 1 and n_out >= 1 and n_perm:
+        labels, exact = _label_draws(values.shape[1], n_in, n_perm, seed)
+        null = (labels @ values.T) / n_in - ((1.0 - labels) @ values.T) / n_out  # (P, R)
+        p = permutation_pvalue(null, estimate, exact=exact)
+    return {"estimate": estimate, "ci_low": low, "ci_high": high, "p": p, "mean_in": mean_in,
+            "mean_out": mean_out, "n_in": n_in, "n_out": n_out}
+
+
+def _label_draws(n: int, n_in: int, n_perm: int, seed: int) -> tuple[np.ndarray, bool]:
+    """(P, n) 0/1 matrices marking the inside columns: all arrangements, or ``n_perm`` random ones."""
+    if math.comb(n, n_in) <= n_perm:
+        combos = np.array(list(itertools.combinations(range(n), n_in)), dtype=np.int64)
+        labels = np.zeros((len(combos), n))
+        labels[np.arange(len(combos))[:, None], combos] = 1.0
+        return labels, True
+    rng = np.random.default_rng([1, seed])
+    u = rng.random((n_perm, n))
+    cut = np.partition(u, n_in - 1, axis=1)[:, n_in - 1:n_in]
+    return (u <= cut).astype(np.float64), False
+
+
+# ---- per-country alignment -----------------------------------------------------------------------
+def per_country(
+    data: pd.DataFrame, *, method: str = "pearson", human_source: str = "human"
+) -> tuple[pd.DataFrame, list[str]]:
+    """Per-country values (an alignment table restricted to group_by == "country") and its key columns."""
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"expected an alignment or scores table (DataFrame), got {type(data).__name__}")
+    if "mean_score" in data.columns and "source" in data.columns:
+        data = alignment(data, by="country", method=method, ci="none", human_source=human_source)
+    tables.check(data, "alignment")
+    rows = data[data["group_by"] == "country"]
+    if rows.empty:
+        raise InputError("the alignment table has no per-country rows (group_by == 'country'); "
+                         "compute it with alignment(scores, by='country')", column="group_by")
+    keys = ["model"] + [c for c in VARIANT_COLUMNS if c in rows.columns and rows[c].notna().any()] + ["metric"]
+    return rows, keys
+
+
+def _membership(codes: Sequence[str], countries: Countries | Mapping | None, field: str) -> pd.Series:
+    """Per country code: the registry's ``field`` (western flag or cultural zone)."""
+    if countries is None:
+        countries = Countries.load()
+    out = {}
+    for code in codes:
+        if isinstance(countries, Mapping):
+            if code not in countries:
+                raise InputError(f"country {code!r} is not in the given {field} mapping", column="group", value=code)
+            out[code] = countries[code]
+        else:
+            if code not in countries:
+                raise InputError(f"country {code!r} is not in the country registry; pass countries= with its "
+                                 f"{field}", column="group", value=code)
+            out[code] = getattr(countries.get(code), field)
+    return pd.Series(out)
+
+
+def _group_test(
+    rows: pd.DataFrame,
+    keys: list[str],
+    split: Mapping[str, pd.Series],
+    *,
+    group_by: str,
+    n_boot: int,
+    n_perm: int,
+    seed: int,
+    level: float,
+    ci_method: str,
+) -> pd.DataFrame:
+    """One mean-difference row per key combination and per named split (country -> inside flag)."""
+    n_boot = check_count(n_boot, "n_boot", 2)
+    n_perm = check_count(n_perm, "n_perm", 1)
+    level = check_level(level)
+    ci_method = check_choice(ci_method, "ci_method", CI_METHODS)
+    wide = rows.pivot_table(index=keys, columns="group", values="estimate", aggfunc="first", dropna=False)
+    out = []
+    for name, inside_by_country in split.items():
+        # rows with the same set of available countries share their draws
+        available = ~wide.isna()
+        for _, idx in available.groupby(list(available.columns), sort=False).groups.items():
+            sub = wide.loc[idx]
+            cols = [c for c in sub.columns if sub[c].notna().all()]
+            inside = inside_by_country.reindex(cols, fill_value=False).to_numpy(dtype=bool)
+            res = mean_difference(sub[cols].to_numpy(), inside, n_boot=n_boot, n_perm=n_perm, seed=seed,
+                                  level=level, ci_method=ci_method)
+            if res["n_in"] == 0 or res["n_out"] == 0:
+                continue
+            frame = sub.index.to_frame(index=False)
+            frame["group_by"] = group_by
+            frame["group"] = name
+            for key in ("estimate", "ci_low", "ci_high", "p", "mean_in", "mean_out", "n_in", "n_out"):
+                frame[key] = res[key]
+            frame["n"] = len(cols)
+            out.append(frame)
+    if not out:
+        raise InputError(f"no model has countries on both sides of the {group_by} split; check the country codes "
+                         f"and the registry's {group_by} values", column="group")
+    result = pd.concat(out, ignore_index=True)
+    result["method"] = "permutation"
+    result["ci_method"] = ci_method
+    result["resampled"] = "country"
+    result["level"] = level
+    variant = [k for k in keys if k not in ("model", "metric")]
+    return result[["model"] + variant + list(BIAS_COLUMNS[1:])].reset_index(drop=True)
+
+
+def western_bias(
+    data: pd.DataFrame,
+    countries: Countries | Mapping[str, bool] | None = None,
+    *,
+    method: str = "pearson",
+    n_boot: int = 2000,
+    n_perm: int = 9999,
+    seed: int = 0,
+    level: float = 0.95,
+    ci_method: str = "percentile",
+    human_source: str = "human",
+) -> pd.DataFrame:
+    """Alignment(Western countries) - alignment(non-Western countries) per model and metric.
+
+    ``data``: an alignment table with per-country rows, or a scores table (then per-country
+    correlations with ``method`` are computed first). ``countries``: the registry (default the
+    embedded one; its ``western`` flag) or a mapping ISO3 -> bool. Columns: the alignment
+    vocabulary (group_by "western", group "western vs non-western", metric = the per-country
+    metric, estimate = the difference, p from the permutation test, n = countries) plus
+    mean_in (Western mean), mean_out, n_in, n_out.
+    """
+    rows, keys = per_country(data, method=method, human_source=human_source)
+    western = _membership(rows["group"].unique(), countries, "western").astype(bool)
+    return _group_test(rows, keys, {"western vs non-western": western}, group_by="western", n_boot=n_boot,
+                       n_perm=n_perm, seed=seed, level=level, ci_method=ci_method)
+
+
+def zone_bias(
+    data: pd.DataFrame,
+    countries: Countries | Mapping[str, str] | None = None,
+    *,
+    method: str = "pearson",
+    n_boot: int = 2000,
+    n_perm: int = 9999,
+    seed: int = 0,
+    level: float = 0.95,
+    ci_method: str = "percentile",
+    human_source: str = "human",
+) -> pd.DataFrame:
+    """Alignment(countries of a cultural zone) - alignment(all other countries), per zone.
+
+    As :func:`western_bias`, one row per model x metric x Inglehart-Welzel zone (group = the
+    zone; ``countries``: the registry's ``zone`` or a mapping ISO3 -> zone). p-values are per
+    zone; correct them for the number of zones (e.g. Holm) before reading them as a family.
+    """
+    rows, keys = per_country(data, method=method, human_source=human_source)
+    zones = _membership(rows["group"].unique(), countries, "zone").astype(str)
+    split = {zone: zones == zone for zone in sorted(zones.unique())}
+    return _group_test(rows, keys, split, group_by="zone", n_boot=n_boot, n_perm=n_perm, seed=seed, level=level,
+                       ci_method=ci_method)
+
+
+# ---- default condition ---------------------------------------------------------------------------
+def _broadcast_default(frame: pd.DataFrame, countries: Sequence[str], default_country: str) -> pd.DataFrame:
+    """The rows of the default condition repeated once per country (country column replaced)."""
+    default = frame[frame["country"] == default_country]
+    if default.empty:
+        raise InputError(f"no rows of the no-country default condition (country == {default_country!r})",
+                         column="country", value=default_country)
+    if "prompt_id" in default.columns:  # a probs table: one prompt per country copy
+        reps = [default.assign(country=c, prompt_id=default["prompt_id"].astype(str) + "@" + c) for c in countries]
+    else:
+        reps = [default.assign(country=c) for c in countries]
+    return pd.concat(reps, ignore_index=True)
+
+
+def default_ranking(
+    data: pd.DataFrame,
+    human: pd.DataFrame | None = None,
+    bank: ItemBank | None = None,
+    *,
+    metric: str = "pearson",
+    default_country: str = DEFAULT_COUNTRY,
+    ci: str | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    human_source: str = "human",
+) -> pd.DataFrame:
+    """Countries ranked by the similarity of the model's default answers to each country's people.
+
+    ``metric`` "pearson"/"spearman": ``data`` is a scores table holding the human rows and the
+    model's default rows (country ``NONE``); the value per country is the correlation over items
+    (CI: ``ci`` "fisher" (default), "bootstrap" over items or "none"). ``metric`` "js" /
+    "wasserstein": ``data`` is a probs table with default prompts and ``human`` the human table;
+    the value is the mean distribution similarity over items (``ci`` "bootstrap" (default) or
+    "none"). Returns the alignment vocabulary plus ``rank`` (1 = closest) per model configuration.
+    """
+    check_choice(metric, "metric", METHODS + tuple(SIMILARITY_METRICS))
+    if metric in METHODS:
+        ci = check_choice(ci or "fisher", "ci", ("fisher", "bootstrap", "none"))
+        tables.check(data, "scores")
+        is_human = data["source"] == human_source
+        countries = sorted(data.loc[is_human, "country"].unique())
+        broadcast = _broadcast_default(data[~is_human], countries, default_country)
+        table = alignment(pd.concat([data[is_human], broadcast], ignore_index=True), by="country", method=metric,
+                          ci=ci, resample="items", n_boot=n_boot, level=level, seed=seed, human_source=human_source)
+    else:
+        if human is None:
+            raise InputError(f"metric={metric!r} compares distributions: pass the probs table as data and the human "
+                             f"table as human=")
+        ci = check_choice(ci or "bootstrap", "ci", ("bootstrap", "none"))
+        tables.check(data, "probs")
+        tables.check(human, "human")
+        countries = sorted(human["country"].unique())
+        broadcast = _broadcast_default(data, countries, default_country)
+        table = distribution_similarity(broadcast, human, bank, metric=metric, by="country", ci=ci, resample="items",
+                                        n_boot=n_boot, level=level, seed=seed)
+    keys = ["model"] + [c for c in VARIANT_COLUMNS if c in table.columns]
+    table["rank"] = (table.groupby(keys, dropna=False)["estimate"].rank(ascending=False, method="min")
+                     .astype("Int64"))
+    return table.sort_values(keys + ["rank"], kind="stable").reset_index(drop=True)
+
+
+def steerability(
+    scores: pd.DataFrame,
+    *,
+    default_country: str = DEFAULT_COUNTRY,
+    n_boot: int = 2000,
+    n_perm: int = 9999,
+    seed: int = 0,
+    level: float = 0.95,
+    ci_method: str = "percentile",
+    human_source: str = "human",
+) -> pd.DataFrame:
+    """Per model x country: Pearson r(persona answers, people) - r(default answers, people), over items.
+
+    The scores table must hold human rows, persona rows (country = the persona's country) and
+    default rows (country ``NONE``) of the same model configuration. CI: bootstrap over items,
+    persona and default answers of an item kept together (paired). p: permutation test that
+    swaps the persona and default answer of each item at random (all 2^J swaps when there are at
+    most ``n_perm``): the null of a persona that changes nothing. Columns: the alignment
+    vocabulary (group_by "country", metric "steerability") plus r_persona and r_default.
+    """
+    n_boot = check_count(n_boot, "n_boot", 2)
+    n_perm = check_count(n_perm, "n_perm", 1)
+    level = check_level(level)
+    ci_method = check_choice(ci_method, "ci_method", CI_METHODS)
+    tables.check(scores, "scores")
+    keys = model_keys(scores, human_source)
+    is_human = scores["source"] == human_source
+    human = scores.loc[is_human, ["country", "item_id", "mean_score"]].rename(columns={"mean_score": "y"})
+    models = scores[~is_human]
+    # persona and default prompts differ in their template: match on the other columns
+    match = [k for k in keys if k != "template"]
+    default = models[models["country"] == default_country][match + ["item_id", "mean_score"]]
+    if default.empty:
+        raise InputError(f"no rows of the no-country default condition (country == {default_country!r})",
+                         column="country", value=default_country)
+    if default.duplicated(match + ["item_id"]).any():
+        raise InputError("more than one default answer per model configuration and item; keep the variant columns "
+                         "that distinguish them", column="mean_score")
+    persona = models[models["country"] != default_country][keys + ["country", "item_id", "mean_score"]]
+    triples = (persona.rename(columns={"mean_score": "x"})
+               .merge(default.rename(columns={"mean_score": "d"}), on=match + ["item_id"], how="inner")
+               .merge(human, on=["country", "item_id"], how="inner").dropna(subset=["x", "d", "y"]))
+    if triples.empty:
+        raise InputError("no item has a persona answer, a default answer and a human answer for the same model "
+                         "and country", column="country")
+    gid = triples.groupby(keys + ["country"], sort=True, dropna=False).ngroup().to_numpy()
+    item = pd.factorize(triples["item_id"], sort=True)[0]
+    order = np.lexsort((item, gid))  # rows by group, then item (the swap test relies on it)
+    triples, gid, item = triples.iloc[order].reset_index(drop=True), gid[order], item[order]
+    n_groups = int(gid.max()) + 1
+    n = np.bincount(gid, minlength=n_groups)
+    x, d, y = (triples[c].to_numpy(dtype=np.float64) for c in ("x", "d", "y"))
+    centre = (np.bincount(gid, weights=x + d, minlength=n_groups) / (2 * n))[gid]
+    x, d = x - centre, d - centre
+    y = y - (np.bincount(gid, weights=y, minlength=n_groups) / n)[gid]
+    feats = np.column_stack([np.ones_like(x), x, y, d, x * x, y * y, d * d, x * y, d * y])
+
+    def stat(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rp = pearson_from_sums(s[..., [0, 1, 2, 4, 5, 7]])
+        rd = pearson_from_sums(s[..., [0, 3, 2, 6, 5, 8]])
+        return rp, rd
+
+    low = np.full(n_groups, np.nan)
+    high = np.full(n_groups, np.nan)
+    r_p = np.full(n_groups, np.nan)
+    r_d = np.full(n_groups, np.nan)
+    for block in cluster_sums(feats, gid, np.zeros_like(item), item, resample="items", n_boot=n_boot, seed=seed,
+                              jackknife=ci_method == "bca"):
+        rp, rd = stat(block.full)
+        r_p[block.groups], r_d[block.groups] = rp, rd
+        bp, bd = stat(block.replicates)
+        jack = None
+        if block.jackknife:
+            jack = [np.subtract(*stat(j)) for j in block.jackknife]
+        lo, hi = interval(bp - bd, rp - rd, level=level, method=ci_method, jackknife=jack)
+        low[block.groups], high[block.groups] = lo, hi
+    estimate = r_p - r_d
+    p = _swap_test(x, d, y, gid, item, n_groups, estimate, n_perm, seed)
+    labels = triples.assign(_g=gid).drop_duplicates("_g").sort_values("_g")
+    out = labels[keys].reset_index(drop=True).rename(columns={"source": "model"})
+    out["group_by"] = "country"
+    out["group"] = labels["country"].to_numpy()
+    out["metric"] = "steerability"
+    out["estimate"], out["ci_low"], out["ci_high"], out["p"], out["n"] = estimate, low, high, p, n
+    out["method"] = "permutation"
+    out["ci_method"] = ci_method
+    out["resampled"] = "item"
+    out["level"] = level
+    out["r_persona"], out["r_default"] = r_p, r_d
+    return tables.check(out, "alignment")
+
+
+def _swap_test(x, d, y, gid, item, n_groups, observed, n_perm, seed) -> np.ndarray:
+    """Two-sided p of r(x,y) - r(d,y) when x and d are swapped item by item (vectorised over swaps)."""
+    p = np.full(n_groups, np.nan)
+    bounds = np.searchsorted(gid, np.arange(n_groups + 1))  # rows are sorted by group, then item
+    frame = pd.DataFrame({"g": gid, "i": item})
+    sigs = frame.groupby("g")["i"].apply(tuple)
+    for sig, groups in sigs.groupby(sigs, sort=False).groups.items():
+        items = np.asarray(sig)
+        j = len(items)
+        exact = 2**j <= n_perm
+        if exact:
+            swaps = ((np.arange(2**j)[:, None] >> np.arange(j)[None, :]) & 1).astype(np.float64)
+        else:
+            swaps = np.random.default_rng([2, seed]).integers(0, 2, (n_perm, j)).astype(np.float64)
+        for start in range(0, len(groups), 64):
+            chunk = np.asarray(groups[start:start + 64])
+            # per group, item-ordered vectors (rows of each group are sorted by item)
+            rows = [np.arange(bounds[g], bounds[g + 1]) for g in chunk]
+            xs = np.stack([x[r] for r in rows], axis=1)  # (J, g)
+            ds = np.stack([d[r] for r in rows], axis=1)
+            ys = np.stack([y[r] for r in rows], axis=1)
+            # a swap adds delta = d - x to x and subtracts it from d (and likewise for squares, products)
+            delta = ds - xs
+            moved = swaps @ np.hstack([delta, ds**2 - xs**2, delta * ys])
+            m1, m2, m3 = moved[:, :len(chunk)], moved[:, len(chunk):2 * len(chunk)], moved[:, 2 * len(chunk):]
+            sx, sxx, sxy = xs.sum(0) + m1, (xs**2).sum(0) + m2, (xs * ys).sum(0) + m3
+            sd, sdd, sdy = ds.sum(0) - m1, (ds**2).sum(0) - m2, (ds * ys).sum(0) - m3
+            sw = np.full_like(sx, float(j))
+            sy = np.broadcast_to(ys.sum(0), sx.shape)
+            syy = np.broadcast_to((ys**2).sum(0), sx.shape)
+            rp = pearson_from_sums(np.stack([sw, sx, sy, sxx, syy, sxy], axis=-1))
+            rd = pearson_from_sums(np.stack([sw, sd, sy, sdd, syy, sdy], axis=-1))
+            p[chunk] = permutation_pvalue(rp - rd, observed[chunk], exact=exact)
+    return p
