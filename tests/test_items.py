@@ -155,10 +155,13 @@ def test_stems_are_unique_questions(bank):
         assert it.topic and it.high_score_means, it.item_id
 
 
-def test_ten_point_stems_name_both_ends(bank):
+def test_ten_point_stems_name_no_scale_numbers(bank):
+    """Stems describe a scale by its ends, never by numbers: under reversed or shuffled option
+    orders the labels are renumbered, and a stem saying '1 = never' would contradict them."""
     for it in bank:
+        assert not re.search(r"\b(?:[1-9]|10)\b", it.stem.replace("12 months", "")), it.item_id
         if it.is_ten_point:
-            assert "1" in it.stem and "10" in it.stem, it.item_id
+            assert "scale" in it.stem.lower(), it.item_id
 
 
 def test_reverse_is_consistent_within_answer_scales(bank):

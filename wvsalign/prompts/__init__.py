@@ -1,0 +1,30 @@
+"""Multiple-choice prompts from the item bank: templates, instructions, labels, orders, languages.
+
+``build_prompts(bank, countries, ...)`` returns the ``prompts`` table (see
+:mod:`wvsalign.prompts.builder`). Variants, each selectable and combinable:
+
+* ``templates`` (country conditioning): ``persona``, ``third_person`` (a closing sentence
+  naming the country), ``persona_system`` (the persona as system message), ``default``
+  (no country; one prompt per item, country :data:`NO_COUNTRY`);
+* ``instructions``: ``default``, ``survey``, ``direct`` (each asks for the label only);
+* ``label_styles``: ``number`` ("1".."K"), ``letter`` ("A"..);
+* ``option_orders``: ``original``, ``reversed``, ``shuffled`` (seeded, per item);
+* ``languages``: ``en`` built in; more through translation files
+  (:mod:`wvsalign.prompts.translations`, ``wvsalign/data/translations/README.md``).
+
+The format is the tokenizer's chat template when it has one, plain text otherwise
+(:mod:`wvsalign.prompts.formats`).
+"""
+from __future__ import annotations
+
+from .builder import NO_COUNTRY, PROMPT_COLUMNS, build_prompts, prompt_id
+from .formats import PromptFormat, get_format
+from .names import english_country_name
+from .options import LABEL_STYLES, OPTION_ORDERS
+from .translations import Translation, builtin_languages, load_translation, translation_for
+
+__all__ = [
+    "NO_COUNTRY", "PROMPT_COLUMNS", "build_prompts", "prompt_id", "PromptFormat", "get_format",
+    "english_country_name", "LABEL_STYLES", "OPTION_ORDERS", "Translation", "builtin_languages",
+    "load_translation", "translation_for",
+]

@@ -1,0 +1,170 @@
+"""The prompts table: one multiple-choice prompt per item x country x variant.
+
+A prompt body is the item's stem, its options (one per line), the instruction, and the
+country-conditioning sentence of the template at the end::
+
+    How important is family in your life?
+
+    1. Very important
+    2. Rather important
+    3. Not very important
+    4. Not at all important
+
+    Answer with the number of one option only.
+    Imagine you are a person from Japan.
+
+Because the country comes last, the prompts of one item for all countries share every token
+up to the country name, and the runner computes that prefix once. ``persona_system`` puts
+the persona in the system message instead, which leaves only the chat header in common.
+Measured with ``benchmarks/bench_prompt_sharing.py`` (SmolLM2 tokenizer, all 239 items x the
+55 default countries, default instruction, number labels, original order)::
+
+    template        format  tokens/prompt  shared by an item's countries  total/unique tokens
+    persona         chat    94.7           86.5 (91%)                     9.7
+    third_person    chat    95.7           86.5 (90%)                     8.9
+    persona_system  chat    85.7            9.0 (11%)                     1.1
+    default         chat    85.5           (one prompt per item)          1.0
+    persona         plain   69.7           64.5 (93%)                    10.9
+
+("total/unique": all prompt tokens over the tokens left when each shared prefix is counted
+once, the most that prefix sharing can save.)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from ..errors import InputError
+from ..survey.countries import Countries
+from ..survey.items import Item, ItemBank
+from .formats import get_format
+from .options import LABEL_STYLES, OPTION_ORDERS, check_choice, show_options
+from .translations import Translation, load_translation, translation_for
+
+#: the country of prompts whose template names no country
+NO_COUNTRY = "NONE"
+
+#: columns of the table build_prompts returns (the ``prompts`` contract plus what scoring needs)
+PROMPT_COLUMNS = (
+    "prompt_id", "item_id", "category", "country", "language", "template", "instruction",
+    "label_style", "option_order", "seed", "chat", "prompt_format", "text", "labels", "codes",
+    "continuations", "label_end",
+)
+
+def build_prompts(
+    bank: ItemBank | Iterable[Item],
+    countries: Sequence[str] | str | None = None,
+    *,
+    templates: Sequence[str] | str = ("persona",),
+    instructions: Sequence[str] | str = ("default",),
+    label_styles: Sequence[str] | str = ("number",),
+    option_orders: Sequence[str] | str = ("original",),
+    languages: Sequence[str] | str = ("en",),
+    seed: int = 0,
+    tokenizer: Any = None,
+    chat: bool | None = None,
+    translations: Iterable[str | Translation] = (),
+) -> pd.DataFrame:
+    """The prompts table for ``bank`` x ``countries`` x the cross product of the variants.
+
+    ``countries``: ISO3 codes, names or set names (``Countries.resolve``); templates without
+    ``{country}`` (``default``) ignore them and give one prompt per item with country
+    :data:`NO_COUNTRY`. ``seed`` fixes the ``shuffled`` option order (per item, the same for
+    every country). ``tokenizer``: a tokenizer (or a loaded model); its chat template is used
+    when it has one and ``chat`` is None, plain completion text otherwise. ``translations``:
+    extra language files (see :mod:`wvsalign.prompts.translations`).
+    """
+    items = list(bank)
+    if not items:
+        raise InputError("the item bank is empty; expected at least one item")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(f"seed must be an integer, got {seed!r}")
+    variants = {
+        "templates": _choices(templates, "templates"),
+        "instructions": _choices(instructions, "instructions"),
+        "label_styles": [check_choice(s, LABEL_STYLES, "label style") for s in _choices(label_styles, "label_styles")],
+        "option_orders": [check_choice(o, OPTION_ORDERS, "option order") for o in _choices(option_orders, "option_orders")],
+        "languages": _choices(languages, "languages"),
+    }
+    registry = Countries.load()
+    country_codes = registry.resolve(countries) if countries else []
+    extra = [t if isinstance(t, Translation) else load_translation(t) for t in translations]
+    fmt = get_format(tokenizer, chat)
+
+    rows: list[dict[str, Any]] = []
+    for language in variants["languages"]:
+        words = translation_for(language, extra)
+        texts = {item.item_id: words.item_text(item) for item in items}
+        chosen = [words.template(name) for name in variants["templates"]]
+        if any(t.needs_country for t in chosen):
+            if not country_codes:
+                needing = [t.name for t in chosen if t.needs_country]
+                raise InputError(f"templates {needing} need countries; pass countries= (ISO3 codes or a set name)")
+            names = {code: words.country_name(registry.get(code)) for code in country_codes}
+        for template in chosen:
+            targets = country_codes if template.needs_country else [NO_COUNTRY]
+            for instruction in variants["instructions"]:
+                for label_style in variants["label_styles"]:
+                    for option_order in variants["option_orders"]:
+                        for item in items:
+                            text = texts[item.item_id]
+                            shown = show_options(
+                                item, text.options, label_style=label_style, option_order=option_order, seed=seed
+                            )
+                            labels = [o.label for o in shown]
+                            wording = words.instruction(instruction, label_style, first=labels[0], last=labels[-1])
+                            core = f"{text.stem}\n\n" + "\n".join(o.line for o in shown) + f"\n\n{wording}"
+                            for country in targets:
+                                sentence = (
+                                    template.text.format(country=names[country]) if template.needs_country else template.text
+                                )
+                                if template.position == "system":
+                                    body, system = core, sentence or None
+                                else:
+                                    body, system = (f"{core}\n{sentence}" if sentence else core), None
+                                row = {
+                                    "item_id": item.item_id,
+                                    "category": item.category,
+                                    "country": country,
+                                    "language": language,
+                                    "template": template.name,
+                                    "instruction": instruction,
+                                    "label_style": label_style,
+                                    "option_order": option_order,
+                                    "seed": seed,
+                                    "chat": fmt.chat,
+                                    "prompt_format": fmt.name,
+                                    "text": fmt.render(body, system=system, words=words),
+                                    "labels": labels,
+                                    "codes": [o.code for o in shown],
+                                    "continuations": fmt.continuations(labels),
+                                    "label_end": fmt.label_end,
+                                }
+                                row["prompt_id"] = prompt_id(row)
+                                rows.append(row)
+    return pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
+
+
+def prompt_id(row: dict[str, Any]) -> str:
+    """A stable id: sha1 (16 hex digits) of a canonical JSON of everything that defines the prompt.
+
+    The seed is part of it only for the shuffled order (the only variant it changes).
+    """
+    keys = (
+        "item_id", "country", "language", "template", "instruction", "label_style", "option_order",
+        "prompt_format", "text", "labels", "codes", "continuations", "label_end",
+    )
+    payload = {k: row[k] for k in keys}
+    payload["seed"] = row["seed"] if row["option_order"] == "shuffled" else None
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _choices(value: Sequence[str] | str, name: str) -> list[str]:
+    values = [value] if isinstance(value, str) else list(value)
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise InputError(f"{name} must be a non-empty list of names, got {value!r}")
+    return list(dict.fromkeys(values))
