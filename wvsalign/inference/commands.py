@@ -1,0 +1,105 @@
+"""CLI: ``wvsalign run`` (the main job) and ``wvsalign models`` (the model registry)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+RUN_EPILOG = """examples:
+  wvsalign run --out runs/demo --demo                 # 24 items x 55 countries, minutes on a laptop
+  wvsalign run --out runs/full                        # all 239 items x 55 countries (progress + ETA)
+  wvsalign run --wvs WVS_Cross-National_Wave_7_csv_v6_0.csv --out runs/real
+  wvsalign run --items Q1,Q57 --countries USA,JPN --templates persona,default --out runs/small
+  wvsalign run --config runs/small/config.yaml --out runs/again
+
+Without --wvs the human side is SYNTHETIC WVS-format data, and the output says so.
+A re-run with the same settings resumes an interrupted run (a finished one does no model
+work); a run directory made with different settings is refused unless --overwrite."""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` and ``models`` subcommands."""
+    p = subparsers.add_parser(
+        "run",
+        help="the main job: score WVS-7 items per country with a model and compare with human answers",
+        description="Build prompts for items x countries, score the answer options with a model (resumable), "
+                    "read or synthesise human answers, and report model-human alignment per category.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", metavar="FILE.yaml", help="read settings from a YAML file (flags override it)")
+    p.add_argument("--model", help="registry name (see 'wvsalign models'), local model folder or .gguf file "
+                                   "(default: smollm2-135m)")
+    p.add_argument("--wvs", metavar="FILE", help="WVS-7 data file (.csv, .sav, .dta, .parquet); default: synthetic data")
+    p.add_argument("--items", metavar="IDS", help="item ids, e.g. Q1,Q57 (default: all 239 items)")
+    p.add_argument("--categories", metavar="NAMES", help="category slugs, e.g. happiness,religion")
+    p.add_argument("--countries", metavar="CODES", help="ISO3 codes, names or set names, e.g. USA,JPN or western "
+                                                         "(default: the 'default' set of 55 countries)")
+    p.add_argument("--templates", help="persona, third_person, persona_system, default (comma-separated)")
+    p.add_argument("--instructions", help="instruction wordings: default, survey, direct (comma-separated)")
+    p.add_argument("--label-styles", dest="label_styles", help="number, letter (comma-separated)")
+    p.add_argument("--option-orders", dest="option_orders", help="original, reversed, shuffled (comma-separated)")
+    p.add_argument("--languages", help="prompt languages (default: en)")
+    p.add_argument("--seed", type=int, help="seed for shuffled option orders and synthetic data (default: 0)")
+    p.add_argument("--min-n", dest="min_n", type=int, help="minimum valid answers per country x item (default: 30)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/wvsalign)")
+    p.add_argument("--batch-size", dest="batch_size", help="rows per forward pass, or auto (default)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (default: auto)")
+    p.add_argument("--dtype", help="float32, bfloat16, float16 or auto (default: auto)")
+    p.add_argument("--demo", action="store_true", default=None,
+                   help="a small documented subset of items (two per category) that finishes in minutes on a CPU")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of a run directory made with other settings")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run)
+
+    m = subparsers.add_parser("models", help="list the embedded models and whether they are installed",
+                              description="List the model registry (any local folder or .gguf file works too).")
+    m.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    m.set_defaults(handler=_models)
+
+
+#: flags that map one-to-one onto RunConfig fields
+_CONFIG_FLAGS = ("model", "wvs", "items", "categories", "countries", "templates", "instructions", "label_styles",
+                 "option_orders", "languages", "seed", "min_n", "out", "batch_size", "device", "dtype", "demo")
+
+
+def _one_line_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> str:
+    return f"wvsalign: {category.__name__}: {' '.join(str(message).split())}\n"
+
+
+def _run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ..pipeline import RunConfig, run
+
+    base = RunConfig.from_yaml(args.config).to_dict() if args.config else {}
+    given = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
+    config = RunConfig.from_dict({**base, **given}, source="command line")
+    saved, warnings.formatwarning = warnings.formatwarning, _one_line_warning  # one-line warnings in the console
+    try:
+        result = run(config, overwrite=args.overwrite, progress=not args.quiet)
+    finally:
+        warnings.formatwarning = saved
+    print()
+    print(result.summary())
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    table = list_models()
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(table.to_json(orient="records", indent=1))
+    else:
+        shown = table.drop(columns=[c for c in ("description",) if c in table.columns])
+        print(shown.to_string(index=False))
+        print()
+        for row in table.itertuples(index=False):
+            line = f"{row.name}: {row.description}"
+            if not row.installed and getattr(row, "install", ""):
+                line += f" (not installed: {row.install})"
+            print(line)
+        print("\nAny local Hugging Face folder or .gguf file also works: wvsalign run --model PATH")
+    return 0
