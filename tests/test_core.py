@@ -58,3 +58,12 @@ def test_write_parquet_atomic_roundtrip(tmp_path):
     path = write_parquet_atomic(df, tmp_path / "sub" / "h.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(path), df)
     assert [p.name for p in path.parent.iterdir()] == ["h.parquet"]
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_parquet_atomic(_human([1.0]), tmp_path / "h.parquet")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -21,12 +21,21 @@ _LAZY: dict[str, str] = {
     "human_distributions": "wvsalign.survey.distributions",
     "read_aggregates": "wvsalign.survey.aggregates",
     "synthetic_human": "wvsalign.survey.synthetic",
+    "build_prompts": "wvsalign.prompts",
+    "NO_COUNTRY": "wvsalign.prompts",
+    "load_model": "wvsalign.inference.models",
+    "list_models": "wvsalign.inference.models",
+    "score": "wvsalign.inference.runner",
+    "RunConfig": "wvsalign.pipeline",
+    "run": "wvsalign.pipeline",
+    "mean_scores": "wvsalign.stats.scores",
+    "alignment": "wvsalign.stats.correlation",
     "InputError": "wvsalign.errors",
     "WvsalignError": "wvsalign.errors",
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
-_SUBMODULES = {"survey", "prompts", "inference", "stats", "tables", "errors"}
+_SUBMODULES = {"survey", "prompts", "inference", "stats", "pipeline", "tables", "errors"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

@@ -120,9 +120,9 @@ def fisher_interval(r: np.ndarray, n: np.ndarray, level: float, method: str) -> 
     """Fisher-z interval tanh(atanh r -+ z se); se = sqrt(1/(n-3)) (Pearson) or sqrt(1.06/(n-3)) (Spearman)."""
     r = np.asarray(r, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
-    var = (1.0 if method == "pearson" else 1.06) / (n - 3)
     h = ndtri(0.5 + level / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
+        var = (1.0 if method == "pearson" else 1.06) / (n - 3)  # undefined (NaN CI) for n <= 3
         z = np.arctanh(r)
         se = np.sqrt(np.where(n > 3, var, np.nan))
         return np.tanh(z - h * se), np.tanh(z + h * se)
