@@ -5,8 +5,7 @@ stays fast; torch and transformers load only when a model is used.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -35,18 +34,6 @@ _LAZY: dict[str, str] = {
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
-_SUBMODULES = {"survey", "prompts", "inference", "stats", "pipeline", "tables", "errors"}
+_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "tables", "errors")
 
-__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"wvsalign.{name}")
-    raise AttributeError(f"module 'wvsalign' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__ + ["__version__"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

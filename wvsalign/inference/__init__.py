@@ -8,48 +8,37 @@ Names are imported lazily so that ``import wvsalign.inference`` does not import 
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 #: public name -> submodule of wvsalign.inference that defines it
 _LAZY: dict[str, str] = {
     # models (registry, loading, cache)
-    "load_model": "models",
-    "load_tokenizer": "models",
-    "list_models": "models",
-    "model_spec": "models",
-    "LoadedModel": "models",
-    "ModelInfo": "models",
+    "load_model": ".models",
+    "load_tokenizer": ".models",
+    "list_models": ".models",
+    "model_spec": ".models",
+    "LoadedModel": ".models",
+    "ModelInfo": ".models",
     # scoring rule and reference
-    "SCORING_RULE": "scoring",
-    "ScoringRequest": "scoring",
-    "encode_requests": "scoring",
-    "naive_logprobs": "scoring",
-    "normalise": "scoring",
-    "probs_frame": "scoring",
+    "SCORING_RULE": ".scoring",
+    "ScoringRequest": ".scoring",
+    "encode_requests": ".scoring",
+    "naive_logprobs": ".scoring",
+    "normalise": ".scoring",
+    "probs_frame": ".scoring",
     # engine and prefix tree
-    "ScoringEngine": "engine",
-    "build_tree": "prefix",
-    "unique_tokens": "prefix",
+    "ScoringEngine": ".engine",
+    "build_tree": ".prefix",
+    "unique_tokens": ".prefix",
     # runner and run directories
-    "score": "runner",
-    "DEFAULT_SHARD_SIZE": "runner",
-    "versions": "runner",
-    "plan_shards": "shards",
-    "ShardStore": "shards",
-    "ShardWarning": "shards",
+    "score": ".runner",
+    "DEFAULT_SHARD_SIZE": ".runner",
+    "versions": ".runner",
+    "plan_shards": ".shards",
+    "ShardStore": ".shards",
+    "ShardWarning": ".shards",
     # tiny random models for tests and smoke runs
-    "save_tiny_model": "testing",
+    "save_tiny_model": ".testing",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"wvsalign.inference.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'wvsalign.inference' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

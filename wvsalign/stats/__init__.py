@@ -7,62 +7,50 @@ Names are imported lazily so that ``import wvsalign.stats`` stays cheap.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 #: public name -> submodule of wvsalign.stats that defines it
 _LAZY: dict[str, str] = {
     # mean scores
-    "mean_scores": "scores",
-    "human_mean_scores": "scores",
-    "model_mean_scores": "scores",
+    "mean_scores": ".scores",
+    "human_mean_scores": ".scores",
+    "model_mean_scores": ".scores",
     # alignment (correlations with CIs)
     # (modules are not named like the functions they export: importing a submodule would
     # replace the package attribute of that name with the module)
-    "alignment": "correlation",
-    "correlate": "correlation",
+    "alignment": ".correlation",
+    "correlate": ".correlation",
     # distribution similarity
-    "js_similarity": "similarity",
-    "wasserstein_similarity": "similarity",
-    "distribution_similarity": "similarity",
+    "js_similarity": ".similarity",
+    "wasserstein_similarity": ".similarity",
+    "distribution_similarity": ".similarity",
     # bias indices
-    "western_bias": "bias",
-    "zone_bias": "bias",
-    "default_ranking": "bias",
-    "steerability": "bias",
+    "western_bias": ".bias",
+    "zone_bias": ".bias",
+    "default_ranking": ".bias",
+    "steerability": ".bias",
     # robustness across prompt variants
-    "format_effects": "robustness",
-    "variant_agreement": "robustness",
+    "format_effects": ".robustness",
+    "variant_agreement": ".robustness",
     # Inglehart-Welzel map
-    "CultureMap": "cultural_map",
-    "culture_map": "cultural_map",
-    "expected_map_variables": "cultural_map",
-    "map_variables": "cultural_map",
+    "CultureMap": ".cultural_map",
+    "culture_map": ".cultural_map",
+    "expected_map_variables": ".cultural_map",
+    "map_variables": ".cultural_map",
     # comparing correlations (cocor)
-    "compare_correlations": "compare",
-    "compare_alignment": "compare",
+    "compare_correlations": ".compare",
+    "compare_alignment": ".compare",
     # regressions (R-like)
-    "ols": "regression",
-    "logit": "regression",
-    "mixedlm": "regression",
-    "OLSModel": "regression",
-    "LogitModel": "regression",
-    "MixedLMModel": "regression",
-    "RegressionResult": "regression",
+    "ols": ".regression",
+    "logit": ".regression",
+    "mixedlm": ".regression",
+    "OLSModel": ".regression",
+    "LogitModel": ".regression",
+    "MixedLMModel": ".regression",
+    "RegressionResult": ".regression",
     # multiple testing
-    "adjust_pvalues": "multiple",
-    "adjust_table": "multiple",
+    "adjust_pvalues": ".multiple",
+    "adjust_table": ".multiple",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"wvsalign.stats.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'wvsalign.stats' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)
