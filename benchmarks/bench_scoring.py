@@ -22,6 +22,7 @@ is ``bench_scoring: ...`` with the headline figures.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import time
@@ -180,7 +181,8 @@ def main() -> None:
         ours_sub = ours.set_index(["prompt_id", "code"]).loc[list(zip(lm_table["prompt_id"], lm_table["code"]))]
         dps["wvsalign vs lm-eval"] = float(np.abs(ours_sub["prob"].to_numpy() - lm_table["prob"].to_numpy()).max())
         print(f"lm-eval    : {len(sub) / t_lm:7.2f} items/s ({len(sub)} sampled prompts in {t_lm:.1f} s, "
-              f"HFLM.loglikelihood, batch size {args.lmeval_batch_size})")
+              f"lm-evaluation-harness {importlib.metadata.version('lm_eval')} HFLM.loglikelihood, "
+              f"batch size {args.lmeval_batch_size})")
     naive_idx = sample(len(prompts), args.naive_prompts, args.seed + 1)
     if len(naive_idx):
         sub = prompts.iloc[naive_idx].reset_index(drop=True)

@@ -16,8 +16,9 @@ from wvsalign.survey.items import CATEGORIES, ItemBank
 SIZES = (2, 3, 4, 5, 10)
 
 
-def make_bank(n_items: int = 12, seed: int = 0) -> ItemBank:
-    """A bank of ``n_items`` ordinal items spread over the categories, with 2..10 options."""
+def make_bank(n_items: int = 12, seed: int = 0, nominal: tuple[str, ...] = ()) -> ItemBank:
+    """A bank of ``n_items`` items spread over the categories, with 2..10 options; ordinal but
+    for the ids in ``nominal``."""
     rng = np.random.default_rng(seed)
     cats = list(CATEGORIES)
     items = []
@@ -34,6 +35,8 @@ def make_bank(n_items: int = 12, seed: int = 0) -> ItemBank:
             entry["order"] = [1, 3, 2]
         if k == 4:
             entry["extra_codes"] = {0: {"label": "hard to say", "handling": "drop"}}
+        if entry["id"] in nominal:
+            entry["scale"] = "nominal"
         items.append(entry)
     return ItemBank.from_dict({"name": "synthetic", "items": items})
 

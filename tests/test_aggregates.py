@@ -118,7 +118,7 @@ def test_bad_files(tmp_path):
         read_aggregates(header, bank=BANK)
     dup = tmp_path / "dup.csv"
     dup.write_text("country,item_id,code,share,share\nUSA,Q1,1,1,1\n")
-    with pytest.raises(InputError, match="column 'share': appears twice in the header"):
+    with pytest.raises(InputError, match=r"column 'share': appears 2 times in the header \(columns 4, 5\)"):
         read_aggregates(dup, bank=BANK)
     ambiguous = tmp_path / "amb.csv"
     ambiguous.write_text("country,iso3,item_id,code,share\nUSA,USA,Q1,1,1\n")
@@ -128,3 +128,19 @@ def test_bad_files(tmp_path):
     noshare.write_text("country,item_id,code\nUSA,Q1,1\n")
     with pytest.raises(InputError, match="no share column"):
         read_aggregates(noshare, bank=BANK)
+
+
+def test_n_differing_in_a_later_cell_names_its_first_row(tmp_path):
+    cells = [("USA", "Q1"), ("JPN", "Q1"), ("DEU", "Q1")]
+    rows = [(c, i, code, share, 100) for c, i in cells for code, share in ((1, 0.2), (2, 0.3), (3, 0.5))]
+    frame = pd.DataFrame(rows, columns=["country", "item_id", "code", "share", "n"])
+    frame.loc[5, "n"] = 101  # JPN's third row: the cell's rows are 4-6
+    with pytest.raises(InputError, match=r"column 'n', row 4: differs between rows of country JPN, item Q1"):
+        read_aggregates(_write(tmp_path, frame), bank=BANK)
+
+
+def test_numeric_country_codes_written_as_floats(tmp_path):
+    frame = pd.DataFrame({"country": ["840.0", "840.0", "392", "392"], "item_id": ["Q9"] * 4, "code": [1, 2] * 2,
+                          "share": [0.4, 0.6, 0.5, 0.5]})
+    human = read_aggregates(_write(tmp_path, frame), bank=BANK)
+    assert human["country"].tolist() == ["JPN", "JPN", "USA", "USA"]

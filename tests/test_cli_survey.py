@@ -106,3 +106,54 @@ def test_survey_commands_do_not_import_torch(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "source, flag",
+    [("--aggregates", ["--min-n", "5"]), ("--aggregates", ["--weight", "none"]),
+     ("--aggregates", ["--keep-missing"]), ("--wvs", ["--renormalise"])],
+)
+def test_human_flags_of_the_other_source_are_errors(tmp_path, capsys, source, flag):
+    path = tmp_path / "in.csv"
+    path.write_text("iso3,item,option,share\nUSA,Q57,1,0.4\nUSA,Q57,2,0.6\n")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["human", source, str(path), "--out", str(tmp_path / "h.parquet"), *flag])
+    assert exit_.value.code == 2
+    needs = "--aggregates" if source == "--wvs" else "--wvs"
+    assert f"{flag[0]} applies only with {needs}, not with {source}" in capsys.readouterr().err
+    assert not (tmp_path / "h.parquet").exists()
+
+
+def test_human_is_strict_only_when_items_and_countries_are_named(tmp_path, capsys):
+    from wvsalign.survey.synthetic import synthetic_respondents, write_wvs
+
+    frame = synthetic_respondents(ItemBank.wvs7().filter(ids=["Q46", "Q57"]), "USA,JPN", n_per_country=60, seed=1)
+    frame.loc[frame.B_COUNTRY_ALPHA == "JPN", "Q57"] = -4
+    wvs = write_wvs(frame, tmp_path / "w.csv")
+    out_path = tmp_path / "h.parquet"
+    code, _, err = run(capsys, "human", "--wvs", str(wvs), "--out", str(out_path), "--items", "Q46,Q57",
+                       "--countries", "USA,JPN", "--min-n", "10")
+    assert code == 2 and "country JPN has no valid answer to item Q57 (-4 not asked 60)" in err
+    assert not out_path.exists()
+    code, out, err = run(capsys, "human", "--wvs", str(wvs), "--out", str(out_path), "--items", "Q46,Q57", "--min-n", "10")
+    assert code == 0, err
+    assert "warning:" in err and "no valid answers" in err
+    human = pd.read_parquet(out_path)
+    assert human[(human.country == "JPN") & (human.item_id == "Q57")].empty
+
+
+def test_human_passes_on_warnings_that_are_not_data_warnings(tmp_path, capsys, monkeypatch):
+    import wvsalign.survey.aggregates as aggregates
+
+    real = aggregates.read_aggregates
+
+    def noisy(*args, **kwargs):
+        warnings.warn("something else", FutureWarning)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aggregates, "read_aggregates", noisy)
+    agg = tmp_path / "agg.csv"
+    agg.write_text("iso3,item,option,share\nUSA,Q57,1,0.4\nUSA,Q57,2,0.6\n")
+    with pytest.warns(FutureWarning, match="something else"):
+        code, _, err = run(capsys, "human", "--aggregates", str(agg), "--out", str(tmp_path / "h.parquet"))
+    assert code == 0, err

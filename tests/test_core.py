@@ -1,4 +1,4 @@
-"""Contract checks (tables), one-line input errors and atomic writes."""
+"""Contract checks (tables), one-line input errors, atomic writes and the lazy package namespace."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import pytest
 
 from wvsalign import tables
 from wvsalign._io import atomic_path, write_parquet_atomic
-from wvsalign.errors import InputError
+from wvsalign.errors import InputError, check_choice
 
 
 def _human(shares):
@@ -67,3 +67,40 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_writes_leave_the_process_umask_alone(tmp_path, monkeypatch):
+    """Setting the umask to read it is process-wide (a race with other threads): never done."""
+    def no_umask(mask):
+        raise AssertionError("os.umask called during a write")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    path = write_parquet_atomic(_human([1.0]), tmp_path / "h.parquet")
+    assert path.is_file() and [p.name for p in tmp_path.iterdir()] == ["h.parquet"]
+
+
+def test_contracts_hold_the_columns_the_stages_read():
+    assert {"continuations", "label_end"} <= set(tables.COLUMNS["prompts"])  # what the scorer reads
+    assert "valid_mass" in tables.COLUMNS["probs"]
+    probs = pd.DataFrame({"model": "m", "prompt_id": "p", "item_id": "Q1", "country": "USA", "template": "persona",
+                          "code": [1, 2], "label": ["1", "2"], "prob": [0.5, 0.5], "logprob": -0.69})
+    with pytest.raises(InputError, match=r"the probs table lacks column\(s\) \['valid_mass'\]"):
+        tables.check(probs, "probs")
+    tables.check(probs.assign(valid_mass=0.9), "probs")
+
+
+def test_check_choice_names_argument_value_and_choices():
+    assert check_choice("bca", "ci_method", ("percentile", "bca")) == "bca"
+    with pytest.raises(InputError, match=r"^argument by='region'; expected one of \['country', 'item'\]$"):
+        check_choice("region", "by", ("country", "item"))
+    with pytest.raises(InputError, match=r"^unknown label style 'roman' in label_styles; expected one of \['number'"):
+        check_choice("roman", "label_styles", ("number", "letter"), what="label style")
+
+
+def test_dir_lists_public_names_and_the_version():
+    import wvsalign
+
+    names = dir(wvsalign)
+    assert "__version__" in names and "build_prompts" in names and "stats" in names
+    assert "_LAZY" not in names and "lazy_exports" not in names
+    assert "__version__" not in wvsalign.__all__

@@ -11,7 +11,7 @@ import yaml
 
 import wvsalign.survey.countries as countries_module
 from wvsalign.errors import InputError
-from wvsalign.survey.countries import CONTINENTS, SAMPLES, STUDIES, ZONES, Countries
+from wvsalign.survey.countries import CONTINENTS, SAMPLES, STUDIES, WESTERN_ZONES, ZONES, Countries
 
 DATA = Path(countries_module.__file__).parent.parent / "data"
 REFERENCE = Path("/work/shared/reference/wvs7")
@@ -151,7 +151,7 @@ def test_each_set_obeys_its_rule(reg, csv):
 
 
 def test_western_flag_equals_its_written_rule(csv):
-    rule = csv["zone"].isin(["English-speaking", "Protestant Europe", "Catholic Europe"])
+    rule = csv["zone"].isin(WESTERN_ZONES)
     assert ((csv["western"] == "true") == rule).all()
     assert set(csv.loc[rule, "zone"]) == {"English-speaking", "Protestant Europe", "Catholic Europe"}
 
@@ -172,12 +172,16 @@ def test_to_frame_round_trips(reg, csv):
     "change, message",
     [
         (lambda t: t.drop(columns="zone"), r"lacks column\(s\) \['zone'\]"),
-        (lambda t: pd.concat([t, t.iloc[[0]]]), r"column 'iso3', row 90: duplicate iso3"),
-        (lambda t: t.assign(zone=t["zone"].where(t.index != 3, "Nordic")), r"column 'zone', row 3: expected one of"),
-        (lambda t: t.assign(western=t["western"].where(t.index != 2, "maybe")), r"column 'western', row 2: expected true or false"),
-        (lambda t: t.assign(iso_numeric=t["iso_numeric"].where(t.index != 1, "x")), r"column 'iso_numeric', row 1"),
-        (lambda t: t.assign(languages=t["languages"].where(t.index != 0, "eng")), r"column 'languages', row 0"),
-        (lambda t: t.assign(name=t["name"].where(t.index != 5, "Japan")), r"column 'name', row 39: look-up key 'Japan' of JPN is already used by AUT"),
+        # rows are counted from 1 at the first data row, as the WVS readers count them
+        (lambda t: pd.concat([t, t.iloc[[0]]]), r"column 'iso3', row 91: duplicate iso3"),
+        (lambda t: t.assign(zone=t["zone"].where(t.index != 3, "Nordic")), r"column 'zone', row 4: expected one of"),
+        (lambda t: t.assign(western=t["western"].where(t.index != 2, "maybe")), r"column 'western', row 3: expected true or false"),
+        (lambda t: t.assign(iso_numeric=t["iso_numeric"].where(t.index != 1, "x")), r"column 'iso_numeric', row 2"),
+        (lambda t: t.assign(languages=t["languages"].where(t.index != 0, "eng")), r"column 'languages', row 1"),
+        (lambda t: t.assign(name=t["name"].where(t.index != 5, "Japan")), r"column 'name', row 40: look-up key 'Japan' of JPN is already used by AUT"),
+        # row 3 is Argentina (Latin America): flagged western against the Western rule
+        (lambda t: t.assign(western=t["western"].where(t.index != 2, "true")),
+         r"column 'western', row 3: western is true for zone 'Latin America'; expected true exactly for the zones"),
     ],
 )
 def test_bad_country_tables_name_the_place(csv, change, message):
@@ -211,6 +215,27 @@ def test_from_files_reads_a_user_registry(tmp_path, csv):
     (tmp_path / "bad.yaml").write_text("sets: [", encoding="utf-8")
     with pytest.raises(InputError, match=r"bad\.yaml: not valid YAML"):
         Countries.from_files(tmp_path / "c.csv", tmp_path / "bad.yaml")
+
+
+def test_table_read_with_plain_read_csv(reg):
+    """pandas' defaults turn empty alias cells into NaN: they mean "no aliases", not an alias "nan"."""
+    table = pd.read_csv(DATA / "countries.csv")
+    assert table["aliases"].isna().any()
+    plain = Countries(table)
+    assert list(plain) == list(reg)
+    assert plain.get("ALB").aliases == () and "nan" not in plain
+
+
+def test_set_order_members_as_listed_filters_in_registry_order(csv):
+    sets = {
+        "listed": {"rule": "as listed", "members": ["USA", "JPN", "DEU"]},
+        "filtered": {"rule": "Confucian, then Mexico and Albania", "where": {"zone": "Confucian"},
+                     "exclude": ["JPN"], "include": ["MEX", "ALB"]},
+    }
+    mine = Countries(csv, sets)
+    assert mine.set("listed") == ["USA", "JPN", "DEU"]
+    confucian = csv.loc[(csv["zone"] == "Confucian") & (csv["iso3"] != "JPN"), "iso3"].tolist()
+    assert mine.set("filtered") == confucian + ["MEX", "ALB"]
 
 
 # ---- cross-check against the WVS-7 codebook (skipped where it is absent, e.g. in CI) ------------

@@ -17,6 +17,7 @@ from wvsalign.stats.cultural_map import (
 )
 from wvsalign.survey import synthetic
 from wvsalign.survey.items import ItemBank
+from wvsalign.survey.readers import read_wvs
 
 # Harman's (1976) eight physical variables, two unrotated factors (as in statsmodels' tests)
 HARMAN8 = np.array([[.830, -.396], [.818, -.469], [.777, -.470], [.798, -.401], [.786, .500], [.672, .458],
@@ -126,8 +127,9 @@ COUNTRIES = ["USA", "DEU", "JPN", "NGA", "BRA", "MAR"]
 
 @pytest.fixture(scope="module")
 def respondents():
-    resp = synthetic.synthetic_respondents(_map_bank(), COUNTRIES, n_per_country=500, seed=3)
-    return resp.rename(columns={"B_COUNTRY_ALPHA": "country", "W_WEIGHT": "weight"})
+    """Respondents as read_wvs gives them: ISO3 country, weight, codes (missing: NA), rows numbered from 1."""
+    raw = synthetic.synthetic_respondents(_map_bank(), COUNTRIES, n_per_country=500, seed=3)
+    return read_wvs(raw, items=_map_bank(), extra_columns=["Q154", "Q155"]).respondents
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +146,7 @@ def test_map_recovers_the_synthetic_countries_with_the_usual_orientation(fitted)
     assert (loadings.loc[secular, "traditional_secular"] > 0.3).all()
     pos = fitted.countries_.set_index("country")
     truth = synthetic.country_latents(COUNTRIES, seed=3).set_index("country")
-    alpha = {"MAR": "MOR"}  # the WVS file's alpha code for Morocco
-    truth.index = [alpha.get(c, c) for c in truth.index]
+    assert sorted(pos.index) == sorted(COUNTRIES)  # keyed by ISO3 (the WVS file's alpha code for Morocco is MOR)
     joined = pos.join(truth)
     assert joined["traditional_secular"].corr(joined["secular"]) > 0.9
     assert joined["survival_self_expression"].corr(joined["self_expression"]) > 0.9
@@ -241,8 +242,19 @@ def test_bad_input(respondents):
     with pytest.raises(InputError, match="weight column 'w'"):
         culture_map(respondents, weights="w")
     bad = respondents.copy()
-    bad.loc[bad.index[4], "weight"] = -1.0
+    bad.loc[4, "weight"] = -1.0  # the respondent on row 4 of the file
     with pytest.raises(InputError, match="row 4"):
         culture_map(bad)
     with pytest.raises(InputError, match="no valid answers"):
         culture_map(respondents.drop(columns=["Q182"]))
+
+
+@pytest.mark.parametrize("bad_weight,kind", [(np.inf, "infinite"), (0.0, "zero"), (np.nan, "missing")])
+def test_a_bad_weight_is_an_input_error_naming_its_row(respondents, bad_weight, kind):
+    bad = respondents.copy()
+    bad.loc[7, "weight"] = bad_weight
+    with pytest.raises(InputError, match=rf"column 'weight'.*{kind}.*first at row 7"):
+        culture_map(bad)
+    # weights given as an array: rows named by the respondents' index too
+    with pytest.raises(InputError, match=rf"{kind}.*first at row 7"):
+        culture_map(respondents, weights=bad["weight"].to_numpy())

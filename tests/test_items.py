@@ -96,7 +96,7 @@ def test_labels_are_clean(bank):
             assert not re.match(r"^[AB]: ", label), (it.item_id, label)
 
 
-def test_scores_strictly_increase_with_position_from_0_to_1(bank):
+def test_scores_strictly_increase_with_position_from_0_to_1(bank, raw):
     for it in bank:
         k = it.n_options
         by_position = sorted(it.options, key=lambda o: o.position)
@@ -105,7 +105,11 @@ def test_scores_strictly_increase_with_position_from_0_to_1(bank):
         assert scores[0] == 0.0 and scores[-1] == 1.0, it.item_id
         assert all(a < b for a, b in zip(scores, scores[1:])), it.item_id
         assert scores == pytest.approx([p / (k - 1) for p in range(k)], abs=0), it.item_id
-        assert it.order == tuple(o.code for o in by_position)
+    # the ordinal order, read from the YAML: its `order` where given (only Q56), else the listed codes
+    with_order = {entry["id"]: tuple(entry["order"]) for entry in raw["items"] if "order" in entry}
+    assert with_order == {"Q56": (1, 3, 2)}
+    expected = {e["id"]: with_order.get(e["id"], tuple(code for code, _ in e["options"])) for e in raw["items"]}
+    assert {it.item_id: it.order for it in bank} == expected
 
 
 def test_code_order_is_ordinal_order_except_q56(bank):

@@ -208,6 +208,14 @@ def test_list_models_table():
     assert table["installed"].all()  # both packages are part of the set-up
 
 
+def test_list_models_reads_no_model_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_mod, "_HASH_MEMO", {})  # as in a new process
+    monkeypatch.setattr(cache_mod, "sha256_file", lambda *a, **k: pytest.fail("list_models hashed a model file"))
+    table = list_models(cache_dir=tmp_path)
+    assert not table["cached"].any()  # a fresh cache holds no entry
+    assert not (tmp_path / "file_hashes.json").exists()
+
+
 def test_user_metadata_flags_and_their_validation(tiny_folder):
     spec = model_spec({"path": str(tiny_folder), "name": "tiny", "instruction_tuned": False, "multilingual": True})
     assert (spec.name, spec.kind, spec.instruction_tuned, spec.multilingual) == ("tiny", "folder", False, True)

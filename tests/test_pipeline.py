@@ -18,6 +18,7 @@ from wvsalign.errors import ConfigError  # noqa: E402
 from wvsalign.inference.engine import ScoringEngine  # noqa: E402
 from wvsalign.inference.testing import save_tiny_model  # noqa: E402
 from wvsalign.pipeline import RunConfig, run, select_items  # noqa: E402
+from wvsalign.survey.countries import Countries  # noqa: E402
 from wvsalign.survey.items import CATEGORIES, ItemBank  # noqa: E402
 
 ITEMS = ["Q1", "Q2", "Q46", "Q49", "Q164", "Q57", "Q58"]
@@ -62,14 +63,15 @@ def test_run_config_rejects_unknown_settings_and_bad_values(tmp_path):
         RunConfig(templates=[])
 
 
+DEMO_IDS = ["Q1", "Q2", "Q46", "Q47", "Q57", "Q58", "Q106", "Q107", "Q112", "Q113", "Q121", "Q122", "Q131", "Q132",
+            "Q158", "Q159", "Q164", "Q165", "Q176", "Q177", "Q199", "Q200", "Q235", "Q236"]
+
+
 def test_demo_takes_the_first_two_ordinal_items_of_each_category():
-    bank = ItemBank.wvs7()
     demo = select_items(RunConfig(demo=True))
-    expected = []
-    for category in CATEGORIES:
-        expected += [it.item_id for it in bank if it.category == category and it.scale == "ordinal"][:2]
-    assert demo.ids == [i for i in bank.ids if i in expected]
-    assert len(demo) == 2 * len(bank.categories)
+    assert demo.ids == DEMO_IDS
+    assert len(demo) == 2 * len(CATEGORIES) == 24
+    assert [demo[i].category for i in DEMO_IDS[::2]] == list(CATEGORIES)
     assert select_items(RunConfig(demo=True, items=["Q1"])).ids == ["Q1"]
 
 
@@ -112,9 +114,11 @@ def test_config_yaml_records_versions_model_and_synthetic_human(finished):
 
     assert record["wvsalign"]["torch"] == str(torch.__version__)
     model = record["model"]
-    assert len(model["sha256"]) == 64 and model["params"] == sum(
-        p.numel() for p in __import__("wvsalign.inference.models", fromlist=["x"]).load_model(
-            model["source"], progress=False).model.parameters())
+    # the tiny Llama (tokenizer 102 tokens, hidden 32, 2 layers, 4 query / 2 key-value heads of 8, MLP 64,
+    # tied embeddings): embeddings 102 x 32 + per layer (q, o 32 x 32, k, v 32 x 16, 3 MLP 32 x 64,
+    # 2 norms 32) + final norm 32
+    per_layer = 2 * 32 * 32 + 2 * 32 * 16 + 3 * 32 * 64 + 2 * 32
+    assert len(model["sha256"]) == 64 and model["params"] == 102 * 32 + 2 * per_layer + 32 == 21856
     assert record["human"]["synthetic"] is True
     assert record["seeds"] == {"option_order": 0, "synthetic_human": 0}
     # a run directory's config.yaml is itself a config file
@@ -158,6 +162,37 @@ def test_run_dir_of_a_different_config_is_refused_unless_overwrite(finished, mod
     assert pd.read_parquet(out / "probs.parquet")["country"].nunique() == 4
 
 
+def test_a_bad_wvs_file_leaves_no_config_behind(model_dir, tmp_path):
+    from wvsalign.errors import InputError
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    out = tmp_path / "run"
+    base = dict(model=str(model_dir), items=ITEMS[:2], countries=COUNTRIES[:2], out=str(out))
+    with pytest.raises(InputError):
+        run(RunConfig(**base, wvs=str(bad)), progress=False, echo=None)
+    assert not (out / "config.yaml").exists()
+    result = run(RunConfig(**base), progress=False, echo=None)  # the corrected run is not refused
+    assert result.synthetic and (out / "alignment.csv").exists()
+
+
+def test_dtype_is_compared_as_resolved(model_dir, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    base = dict(model=str(model_dir), items=ITEMS[:2], countries=COUNTRIES[:2], out=str(out), device="cpu")
+    first = run(RunConfig(**base), progress=False, echo=None)  # dtype auto: float32 on CPU
+    assert yaml.safe_load((out / "config.yaml").read_text())["dtype"] == "float32"
+
+    def boom(*args, **kwargs):
+        raise AssertionError("model work in a finished run")
+
+    monkeypatch.setattr(ScoringEngine, "logprobs", boom)
+    monkeypatch.setattr("wvsalign.inference.models.load_model", boom)
+    again = run(RunConfig(**base, dtype="float32"), progress=False, echo=None)
+    pd.testing.assert_frame_equal(again.probs, first.probs, check_exact=True)
+    with pytest.raises(ConfigError, match="dtype: 'float32' -> 'bfloat16'"):
+        run(RunConfig(**base, dtype="bfloat16"), progress=False, echo=None)
+
+
 def test_run_with_a_wvs_file(model_dir, tmp_path):
     from wvsalign.survey.synthetic import write_synthetic
 
@@ -171,6 +206,57 @@ def test_run_with_a_wvs_file(model_dir, tmp_path):
     assert any("SYNTHETIC WVS-format file" in line for line in lines)
     shares = result.human.groupby(["country", "item_id"])["share"].sum()
     np.testing.assert_allclose(shares, 1.0)
+
+
+def test_run_with_a_wvs_file_where_a_country_was_not_asked_an_item(model_dir, tmp_path):
+    """Unless the user named both the items and the countries, an item not asked in a country (all -4)
+    and an item column the file lacks are left out with a DataWarning, as the survey readers document."""
+    from wvsalign.errors import InputError
+    from wvsalign.survey.distributions import DataWarning, dropped_cells
+    from wvsalign.survey.synthetic import synthetic_respondents, write_wvs
+
+    bank = ItemBank.wvs7().filter(categories="economic")
+    frame = synthetic_respondents(bank, COUNTRIES[:3], n_per_country=100, seed=5)
+    frame.loc[frame.B_COUNTRY_ALPHA == "JPN", "Q107"] = -4
+    path = write_wvs(frame.drop(columns="Q111"), tmp_path / "wvs.csv")
+    config = RunConfig(model=str(model_dir), wvs=str(path), categories=["economic"], countries=COUNTRIES[:3],
+                       out=str(tmp_path / "run"))
+    with pytest.warns(DataWarning) as record:
+        result = run(config, progress=False, echo=None)
+    messages = " ".join(str(w.message) for w in record)
+    assert "skipped: ['Q111']" in messages and "no valid answers" in messages
+    human = result.human
+    assert set(human["country"]) == set(COUNTRIES[:3]) and "Q111" not in set(human["item_id"])
+    assert human[(human.country == "JPN") & (human.item_id == "Q107")].empty
+    assert dropped_cells(human).to_dict("records") == [{"country": "JPN", "item_id": "Q107", "n": 0, "reason": "no valid answers"}]
+    assert len(result.alignment) > 0
+    # items and countries both named: the unasked cell is an error, before any model work
+    strict = RunConfig(model=str(model_dir), wvs=str(path), items=["Q106", "Q107"], countries=COUNTRIES[:3],
+                       out=str(tmp_path / "strict"))
+    with pytest.raises(InputError, match="country JPN has no valid answer to item Q107"):
+        run(strict, progress=False, echo=None)
+
+
+def test_run_on_a_wvs_file_without_some_default_countries(model_dir, tmp_path):
+    """Countries of the default set that a user's file lacks are left out and named; countries the user
+    names explicitly must all be in the file."""
+    from wvsalign.errors import InputError
+    from wvsalign.survey.synthetic import write_synthetic
+
+    bank = ItemBank.wvs7().filter(ids=["Q46", "Q57", "Q164"])
+    path = write_synthetic(tmp_path / "subset.csv", bank, ["USA", "JPN", "NGA", "FRA"], n_per_country=80, seed=1)
+    lines: list[str] = []
+    config = RunConfig(model=str(model_dir), wvs=str(path), items=["Q46", "Q57", "Q164"], out=str(tmp_path / "run"))
+    result = run(config, progress=False, echo=lines.append)
+    in_default = [c for c in Countries.load().set("default") if c in {"USA", "JPN", "NGA", "FRA"}]
+    assert sorted(result.human["country"].unique()) == sorted(in_default)  # FRA (EVS) is not in the default set
+    assert sorted(result.prompts["country"].unique()) == sorted(in_default)
+    note = next(line for line in lines if "left out" in line)
+    assert f"{55 - len(in_default)} of the 55 countries" in note and "BRA" in note
+    named = RunConfig(model=str(model_dir), wvs=str(path), items=["Q46"], countries=["USA", "BRA"],
+                      out=str(tmp_path / "named"))
+    with pytest.raises(InputError, match="BRA"):
+        run(named, progress=False, echo=None)
 
 
 # ---- commands ---------------------------------------------------------------------------------

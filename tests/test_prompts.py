@@ -1,10 +1,11 @@
 """The prompt builder: variants, stable ids, codes travelling with labels, formats, translations."""
 from __future__ import annotations
 
+import configparser
 import hashlib
-import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wvsalign import tables  # noqa: E402
 from wvsalign.errors import InputError  # noqa: E402
-from wvsalign.prompts import NO_COUNTRY, build_prompts, english_country_name, get_format  # noqa: E402
+from wvsalign.prompts import NO_COUNTRY, build_prompts, get_format, prompt_id  # noqa: E402
 from wvsalign.prompts.options import is_scale_item  # noqa: E402
 from wvsalign.survey.items import ItemBank  # noqa: E402
 
@@ -57,6 +58,7 @@ def _option_lines(text: str) -> list[str]:
 
 # ---- table shape ---------------------------------------------------------------------------
 def test_cross_product_size_and_default_template(small):
+    small = small.filter(ids=["Q46", "Q56"])  # no scale item: number labels take every order
     countries = ["USA", "JPN", "NGA"]
     df = build_prompts(
         small, countries, templates=["persona", "third_person", "default"], instructions=["default", "survey", "direct"],
@@ -73,28 +75,60 @@ def test_cross_product_size_and_default_template(small):
     tables.check(df, "prompts")
 
 
-def test_ids_are_stable_and_a_hash_of_the_prompt(small):
-    a = build_prompts(small, ["USA", "DEU"], option_orders=["original", "shuffled"], seed=3)
-    b = build_prompts(small, ["USA", "DEU"], option_orders=["original", "shuffled"], seed=3)
+def test_ids_are_stable_across_builds(small):
+    kwargs = dict(label_styles="letter", option_orders=["original", "shuffled"], seed=3)
+    a = build_prompts(small, ["USA", "DEU"], **kwargs)
+    b = build_prompts(small, ["USA", "DEU"], **kwargs)
     assert a.prompt_id.tolist() == b.prompt_id.tolist()
-    row = a.iloc[-1].to_dict()
-    payload = {k: row[k] for k in ("item_id", "country", "language", "template", "instruction", "label_style",
-                                   "option_order", "prompt_format", "text", "labels", "codes", "continuations",
-                                   "label_end")}
-    payload["seed"] = 3 if row["option_order"] == "shuffled" else None
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    assert row["prompt_id"] == hashlib.sha1(blob.encode()).hexdigest()[:16]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", pid) for pid in a.prompt_id)
     # the seed changes only shuffled prompts
-    c = build_prompts(small, ["USA", "DEU"], option_orders=["original", "shuffled"], seed=4)
+    c = build_prompts(small, ["USA", "DEU"], **{**kwargs, "seed": 4})
     orig = a.option_order == "original"
     assert a[orig].prompt_id.tolist() == c[orig.to_numpy()].prompt_id.tolist()
     assert set(a[~orig].prompt_id).isdisjoint(c[~orig.to_numpy()].prompt_id)
+
+
+def test_every_defining_field_changes_the_id(bank, tmp_path):
+    """Prompts that differ in one defining field (and nothing else the builder sets) get different ids."""
+    one = bank.filter(ids=["Q46"])
+    base = build_prompts(one, ["USA"])
+    reworded = tmp_path / "en_reworded.yaml"  # same instruction name, other wording: only the text differs
+    reworded.write_text("language: en\ninstructions:\n  default: {number: 'Give the number only.'}\n", encoding="utf-8")
+    german = tmp_path / "de.yaml"
+    german.write_text(GERMAN, encoding="utf-8")
+    variants = {
+        "item_id": build_prompts(bank.filter(ids=["Q47"]), ["USA"]),
+        "country": build_prompts(one, ["JPN"]),
+        "template": build_prompts(one, ["USA"], templates="third_person"),
+        "instruction": build_prompts(one, ["USA"], instructions="direct"),
+        "label_style": build_prompts(one, ["USA"], label_styles="letter"),
+        "option_order": build_prompts(one, ["USA"], option_orders="reversed"),
+        "language": build_prompts(one, ["USA"], languages="de", translations=[german]),
+        "text": build_prompts(one, ["USA"], translations=[reworded]),
+        "prompt_format": build_prompts(one, ["USA"], tokenizer=_tokenizer(CHATML)),
+    }
+    columns = ["item_id", "country", "template", "instruction", "label_style", "option_order", "language", "text",
+               "prompt_format"]
+    for field, other in variants.items():
+        assert len(other) == 1
+        differ = [c for c in columns if other[c].iloc[0] != base[c].iloc[0]]
+        assert field in differ, field
+        assert other.prompt_id.iloc[0] != base.prompt_id.iloc[0], field
+    # and on the row itself: a change of any one defining value alone changes the id
+    row = base.iloc[0].to_dict()
+    for field in columns + ["labels", "codes", "continuations", "label_end"]:
+        value = row[field]
+        changed = [*value[::-1], value[0]] if isinstance(value, list) else f"{value}x"
+        assert prompt_id({**row, field: changed}) != row["prompt_id"], field
+    assert prompt_id(dict(row)) == row["prompt_id"]
 
 
 # ---- options ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("order", ["original", "reversed", "shuffled"])
 @pytest.mark.parametrize("style", ["number", "letter"])
 def test_codes_travel_with_their_labels(bank, order, style):
+    if style == "number" and order != "original":  # refused on scale items (see below)
+        bank = bank.filter(ids=[it.item_id for it in bank if not is_scale_item(it)])
     df = build_prompts(bank, ["USA", "JPN"], label_styles=style, option_orders=order, seed=11)
     for row in df.itertuples():
         item = bank[row.item_id]
@@ -120,11 +154,13 @@ def test_codes_travel_with_their_labels(bank, order, style):
 
 
 def test_shuffled_order_is_seeded_per_item_and_shared_by_countries(bank):
-    df = build_prompts(bank, ["USA", "JPN", "BRA"], option_orders="shuffled", seed=5)
+    df = build_prompts(bank, ["USA", "JPN", "BRA"], label_styles="letter", option_orders="shuffled", seed=5)
     per_item = df.groupby("item_id")["codes"].apply(lambda s: {tuple(c) for c in s})
     assert per_item.map(len).eq(1).all()  # every country sees the same order
-    other = build_prompts(bank, ["USA"], option_orders="shuffled", seed=6).set_index("item_id")["codes"]
-    same = build_prompts(bank, ["USA"], option_orders="shuffled", seed=5).set_index("item_id")["codes"]
+    other = build_prompts(bank, ["USA"], label_styles="letter", option_orders="shuffled", seed=6)
+    other = other.set_index("item_id")["codes"]
+    same = build_prompts(bank, ["USA"], label_styles="letter", option_orders="shuffled", seed=5)
+    same = same.set_index("item_id")["codes"]
     ten = [it.item_id for it in bank if it.n_options >= 10]
     assert any(list(other[i]) != list(same[i]) for i in ten)  # another seed, another permutation
     assert any(list(same[i]) != sorted(same[i]) for i in ten)  # a real shuffle
@@ -140,9 +176,27 @@ def test_scale_items_show_words_only_at_the_ends(bank):
     letter = build_prompts(bank.filter(ids=[item.item_id]), ["USA"], label_styles="letter").iloc[0]
     lines = _option_lines(letter.text.split("Question: ", 1)[1])
     assert lines[0] == f"A. 1 ({first})" and lines[1] == "B. 2" and lines[-1] == f"J. 10 ({last})"
-    rev = build_prompts(bank.filter(ids=[item.item_id]), ["USA"], option_orders="reversed").iloc[0]
-    lines = _option_lines(rev.text.split("Question: ", 1)[1])
-    assert lines[0] == f"1. {last}" and lines[-1] == f"10. {first}" and lines[1] == "2"
+    rev = build_prompts(bank.filter(ids=[item.item_id]), ["USA"], label_styles="letter", option_orders="reversed")
+    lines = _option_lines(rev.iloc[0].text.split("Question: ", 1)[1])
+    assert lines[0] == f"A. 10 ({last})" and lines[1] == "B. 9" and lines[-1] == f"J. 1 ({first})"
+    assert list(rev.iloc[0].codes) == list(range(10, 0, -1))
+
+
+@pytest.mark.parametrize("order", ["reversed", "shuffled"])
+def test_number_labels_on_scale_items_need_the_original_order(bank, order):
+    """Renumbered scale points are ambiguous (reversed: label 2 is point 9; shuffled: "1. 5"): refused."""
+    scale = [it.item_id for it in bank if is_scale_item(it)]
+    with pytest.raises(InputError) as err:
+        build_prompts(bank, ["USA"], option_orders=["original", order])
+    message = str(err.value)
+    assert f"number labels on scale items in the {order} option order" in message
+    assert f"{len(scale)} scale item(s) asked for ({', '.join(scale[:5])}, ...)" in message
+    assert "label_styles=['letter']" in message and "option_orders=['original']" in message
+    with pytest.raises(InputError, match=r"\(Q164\)"):
+        build_prompts(bank.filter(ids=["Q46", "Q164"]), ["USA"], label_styles=["letter", "number"], option_orders=order)
+    # letter labels, or items without a numeric scale, take every order
+    assert len(build_prompts(bank.filter(ids=["Q46", "Q164"]), ["USA"], label_styles="letter", option_orders=order)) == 2
+    assert len(build_prompts(bank.filter(ids=["Q46"]), ["USA"], option_orders=order)) == 1
 
 
 # ---- templates and countries -----------------------------------------------------------------
@@ -161,13 +215,14 @@ def test_country_sentence_closes_the_prompt_so_countries_share_a_prefix(small):
     assert third.endswith("\nHow would a typical person from Japan answer?\nAnswer:")
 
 
-def test_english_country_names_take_the_article_where_needed():
-    assert english_country_name("United States") == "the United States"
-    assert english_country_name("Netherlands") == "the Netherlands"
-    assert english_country_name("Czech Republic") == "the Czech Republic"
-    assert english_country_name("Russian Federation") == "the Russian Federation"
-    assert english_country_name("Japan") == "Japan" and english_country_name("Nigeria") == "Nigeria"
-    assert english_country_name("the Gambia") == "the Gambia"
+def test_english_country_names_take_the_article_where_needed(small):
+    df = build_prompts(small.filter(ids=["Q46"]), ["USA", "NLD", "PHL", "MDV", "JPN", "NGA", "HKG"])
+    sentence = {row.country: row.text.rsplit("\n", 2)[-2] for row in df.itertuples()}
+    assert sentence["USA"] == "Imagine you are a person from the United States."
+    assert sentence["NLD"] == "Imagine you are a person from the Netherlands."
+    assert sentence["PHL"].endswith("from the Philippines.") and sentence["MDV"].endswith("from the Maldives.")
+    assert sentence["JPN"] == "Imagine you are a person from Japan."
+    assert sentence["NGA"].endswith("from Nigeria.") and sentence["HKG"].endswith("from Hong Kong.")
 
 
 def test_bad_variants_are_named(small):
@@ -259,7 +314,6 @@ items:
 
 def test_prompts_from_a_translation_file(bank, tmp_path):
     path = tmp_path / "de.yaml"
-    path.write_text(GERMAN, encoding="utf-8")
     scale = next(it for it in bank if is_scale_item(it))
     stem_only = f"  {scale.item_id}:\n    stem: \"Skala?\"\n    options: {{1: Anfang, {scale.codes[-1]}: Ende}}\n"
     path.write_text(GERMAN + stem_only, encoding="utf-8")
@@ -299,8 +353,6 @@ def test_missing_translations_name_item_country_and_language(bank, tmp_path):
 
 def test_translation_readme_example_builds(bank, tmp_path):
     """The example in wvsalign/data/translations/README.md is a working file."""
-    from pathlib import Path
-
     readme = Path(__file__).resolve().parents[1] / "wvsalign" / "data" / "translations" / "README.md"
     example = readme.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "de.yaml"
@@ -311,6 +363,18 @@ def test_translation_readme_example_builds(bank, tmp_path):
     god = df[(df.item_id == "Q164") & (df.template == "default")].iloc[0].text
     assert _option_lines(god)[0] == "1. Überhaupt nicht wichtig" and _option_lines(god)[-1] == "10. Sehr wichtig"
     assert df[df.country == "USA"].text.str.contains("aus den Vereinigten Staaten").all()
+
+
+def test_translation_readme_is_package_data():
+    """Error messages point to wvsalign/data/translations/README.md: setup.cfg installs it."""
+    root = Path(__file__).resolve().parents[1]
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    patterns = [p.strip() for p in cfg["options.package_data"]["wvsalign"].split(",")]
+    installed = {p for pattern in patterns for p in (root / "wvsalign").glob(pattern)}
+    data = {p for p in (root / "wvsalign" / "data").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert root / "wvsalign" / "data" / "translations" / "README.md" in installed
+    assert data <= installed, sorted(str(p) for p in data - installed)
 
 
 def test_bad_translation_files_are_refused(bank, tmp_path):

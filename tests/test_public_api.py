@@ -32,10 +32,12 @@ def test_architecture_flow(tmp_path, tiny_model_dir):
     human = tables.check(data.distributions(bank), "human")
     assert sorted(human["country"].unique()) == sorted(countries)
 
-    prompts = tables.check(wa.build_prompts(bank, countries=countries, templates=("persona",)), "prompts")
+    model = wa.load_model(str(tiny_model_dir))
+    prompts = tables.check(wa.build_prompts(bank, countries=countries, templates="persona", tokenizer=model), "prompts")
     assert len(prompts) == len(bank) * len(countries)
+    assert prompts["prompt_format"].str.startswith("chat:").all()  # the model's own chat template
 
-    probs = tables.check(wa.score(prompts, model=str(tiny_model_dir), run_dir=tmp_path / "run", progress=False), "probs")
+    probs = tables.check(wa.score(prompts, model=model, run_dir=tmp_path / "run", progress=False), "probs")
     assert set(probs["prompt_id"]) == set(prompts["prompt_id"])
 
     al = tables.check(wa.alignment(probs, human, bank, by="category"), "alignment")

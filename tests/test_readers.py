@@ -155,10 +155,65 @@ def test_items_argument(synthetic_raw):
     assert data.bank.ids == ["Q46", "Q57"]
     assert [c for c in data.respondents.columns if c.startswith("Q")] == ["Q46", "Q57"]
     with pytest.raises(InputError, match=r"requested item\(s\) \['Q57'\]"):
-        read_wvs(synthetic_raw.drop(columns="Q57"), items=["Q46", "Q57"])
+        read_wvs(synthetic_raw.drop(columns="Q57"), items=["Q46", "Q57"], strict=True)
     with pytest.warns(DataWarning, match=r"1 item column\(s\) not in the file, skipped: \['Q57'\]"):
         data = read_wvs(synthetic_raw.drop(columns="Q57"))
     assert "Q57" not in data.bank.ids and "Q46" in data.bank.ids
+
+
+def test_read_as_the_pipeline_reads_drops_unasked_cells_and_absent_items(synthetic_raw):
+    """A bank and a country list, as ``wvsalign run --wvs`` passes them, are not strict: an item not
+    asked in a country and an item column the file lacks are left out with a warning."""
+    bank = ItemBank.wvs7().filter(ids=["Q1", "Q46", "Q57"])
+    raw = synthetic_raw.drop(columns="Q1")
+    raw.loc[raw.B_COUNTRY_ALPHA == "JPN", "Q57"] = -4
+    countries = ["USA", "JPN", "DEU"]
+    with pytest.warns(DataWarning, match=r"not in the file, skipped: \['Q1'\]"):
+        data = read_wvs(raw, items=bank, countries=countries)
+    assert data.bank.ids == ["Q46", "Q57"]
+    with pytest.warns(DataWarning, match="no valid answers"):
+        human = data.distributions(data.bank, min_n=1)
+    assert set(human["country"]) == set(countries)
+    assert human[(human.country == "JPN") & (human.item_id == "Q57")].empty
+    assert not human[(human.country == "JPN") & (human.item_id == "Q46")].empty
+    assert dropped_cells(human).to_dict("records") == [{"country": "JPN", "item_id": "Q57", "n": 0, "reason": "no valid answers"}]
+    # strict=True (both named by the user): each is an error
+    with pytest.raises(InputError, match=r"requested item\(s\) \['Q1'\]"):
+        read_wvs(raw, items=bank, countries=countries, strict=True)
+    strict = _read(raw.assign(Q1=1), items=bank, countries=countries, strict=True)
+    with pytest.raises(InputError, match="country JPN has no valid answer to item Q57"):
+        strict.distributions(min_n=1)
+
+
+def test_dropped_cell_warning_points_at_the_caller(synthetic_raw):
+    raw = synthetic_raw.copy()
+    raw.loc[raw.B_COUNTRY_ALPHA == "JPN", "Q46"] = -4
+    data = _read(raw, items=["Q46"])
+    with pytest.warns(DataWarning, match="no valid answers") as record:
+        data.distributions(min_n=1)
+    assert [w.filename for w in record] == [__file__]
+
+
+def test_extra_columns_that_are_items_are_rejected(synthetic_raw):
+    with pytest.raises(InputError, match=r"extra column 'Q46' is an item of the bank read"):
+        read_wvs(synthetic_raw, items=["Q46", "Q57"], extra_columns=["Q46"])
+    data = _read(synthetic_raw, items=["Q57"], extra_columns=["Q46"])  # not an item of this bank: fine
+    assert data.respondents["Q46"].isna().sum() == int((synthetic_raw["Q46"] < 0).sum())
+
+
+def test_extra_decimal_column_keeps_only_the_kept_negative_codes(synthetic_raw):
+    raw = synthetic_raw.assign(SCORE=np.resize([0.5, -1.0, -2.0, 2.25], len(synthetic_raw)))
+    data = _read(raw, items=["Q46"], extra_columns=["SCORE"], keep_missing=[-1])
+    values = data.respondents["SCORE"].to_numpy()
+    assert values[:4].tolist()[:2] == [0.5, -1.0] and np.isnan(values[2]) and values[3] == 2.25
+
+
+def test_csv_header_names_with_spaces(tmp_path, synthetic_raw, expected):
+    path = tmp_path / "spaced.csv"
+    synthetic_raw.rename(columns=lambda name: f" {name} ").to_csv(path, index=False)
+    assert path.read_text().startswith(" SYNTHETIC , A_STUDY ,")
+    data = _read(path)
+    assert_matches(_human(data), expected)
 
 
 def test_respondents_layout_and_negative_codes_missing(synthetic_raw):

@@ -25,6 +25,9 @@ from wvsalign.inference.testing import save_tiny_model, tiny_model, tiny_tokeniz
 from wvsalign.prompts import build_prompts  # noqa: E402
 from wvsalign.survey.items import ItemBank  # noqa: E402
 
+# these tests score plain prompts with tiny chat models on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:prompts built in format")
+
 
 @pytest.fixture(scope="module")
 def tok():
@@ -113,6 +116,22 @@ def test_engine_falls_back_when_shared_prefixes_do_not_reproduce_whole_sequences
     assert np.abs(got - ref).max() < 1e-5
 
 
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_float16_keeps_prefix_sharing(tok, prompts, arch):
+    """float16 rounding (~1e-3 here) is no reason for the self-check to fall back to whole sequences."""
+    import torch
+
+    reqs = encode_requests(prompts.iloc[:8], tok)
+    model = tiny_model(arch, vocab_size=len(tok)).to(torch.float16)  # seed 0: |dlogp| 1.05e-3 / 1.3e-3
+    eng = ScoringEngine(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = np.concatenate(eng.logprobs(reqs))
+    assert eng.share_prefixes
+    whole = np.concatenate(ScoringEngine(model, share_prefixes=False).logprobs(reqs))
+    assert np.abs(got - whole).max() < engine_mod.self_check_tolerance(torch.float16)
+
+
 def test_progress_counts_every_prompt_once(tok, prompts):
     reqs = encode_requests(prompts, tok)
     seen = []
@@ -140,17 +159,22 @@ def test_unique_tokens_counts_each_shared_prefix_once(tok, prompts):
 def test_tree_keeps_every_read_and_folds_small_nodes(tok, prompts):
     reqs = encode_requests(prompts, tok)
     n_reads = sum(len(c) for r in reqs for c in r.continuations)
+    flat_option = [(r, j) for r in reqs for j in range(r.n_options)]  # flat option index -> (request, option)
     for share, fold in [(True, 0), (True, 16), (True, 10**6), (False, 16)]:
         root = build_tree(reqs, share_prefixes=share, min_shared_tokens=fold)
         nodes = list(root.walk())[1:]
         assert sum(len(n.reads) for n in nodes) == n_reads
         for n in nodes:  # each read's position lies in its node and the node's path matches the request
-            for offset, _flat, _target in n.reads:
+            path = n.path()
+            for offset, flat, target in n.reads:
                 assert 0 <= offset < len(n.tokens)
+                req, option = flat_option[flat]
+                scored = req.context + req.continuations[option]  # the read predicts token depth + 1 of it
+                depth = n.start + offset
+                assert tuple(path[:depth + 1]) == scored[:depth + 1] and target == scored[depth + 1]
         if fold:
             assert all(not n.children or (len(n.children) - 1) * len(n.tokens) >= fold for n in nodes)
     total = lambda root: sum(len(n.tokens) for n in root.walk())  # noqa: E731
-    assert total(build_tree(reqs, min_shared_tokens=0)) == unique_tokens(reqs)
     assert total(build_tree(reqs, share_prefixes=False)) > 3 * unique_tokens(reqs)
 
 
@@ -197,6 +221,74 @@ def test_run_dir_of_a_different_config_is_refused_unless_overwrite(prompts, mode
     out = score(prompts.iloc[:6], str(model_dir), run, progress=False, shard_size=2, overwrite=True)
     assert out["prompt_id"].nunique() == 6
     assert len(list((run / "probs").glob("*.parquet"))) == 3
+
+
+def _replace_weights(folder, seed):
+    """The same model folder (same name and path) with other weights."""
+    import shutil
+
+    shutil.rmtree(folder)
+    save_tiny_model(folder, seed=seed)
+
+
+def test_changed_weights_of_a_finished_run_are_refused_unless_overwrite(prompts, tmp_path):
+    folder = save_tiny_model(tmp_path / "tiny", seed=1)
+    run = tmp_path / "run"
+    old = score(prompts, str(folder), run, progress=False, shard_size=6)
+    _replace_weights(folder, seed=2)
+    with pytest.raises(ConfigError, match=r"different config \(model\.sha256: '[0-9a-f]{64}' -> '[0-9a-f]{64}'\)"):
+        score(prompts, str(folder), run, progress=False, shard_size=6)
+    new = score(prompts, str(folder), run, progress=False, shard_size=6, overwrite=True)
+    fresh = score(prompts, str(folder), progress=False, shard_size=6)
+    pd.testing.assert_frame_equal(new, fresh, check_exact=True)
+    assert not np.allclose(new["prob"], old["prob"])
+
+
+def test_changed_weights_of_an_interrupted_run_with_overwrite_recompute_every_shard(prompts, tmp_path, monkeypatch):
+    from wvsalign.inference.shards import ShardStore
+
+    folder = save_tiny_model(tmp_path / "tiny", seed=1)
+    run = tmp_path / "run"
+    real = ShardStore.write
+    written = []
+
+    def interrupted(self, shard, frame):
+        if len(written) == 2:
+            raise KeyboardInterrupt  # as if stopped after two shards
+        written.append(shard.name)
+        real(self, shard, frame)
+
+    monkeypatch.setattr(ShardStore, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score(prompts, str(folder), run, progress=False, shard_size=6)
+    monkeypatch.undo()
+    assert len(list((run / "probs").glob("*.parquet"))) == 2
+    _replace_weights(folder, seed=2)
+    with pytest.raises(ConfigError, match="sha256"):
+        score(prompts, str(folder), run, progress=False, shard_size=6)
+    new = score(prompts, str(folder), run, progress=False, shard_size=6, overwrite=True)
+    pd.testing.assert_frame_equal(new, score(prompts, str(folder), progress=False, shard_size=6), check_exact=True)
+
+
+def test_dtype_is_compared_as_resolved(prompts, model_dir, tmp_path, monkeypatch):
+    from wvsalign.inference.models import load_model as real_load
+
+    run = tmp_path / "run"
+    first = score(prompts.iloc[:4], str(model_dir), run, progress=False, device="cpu")  # auto: float32 on CPU
+    assert pd.read_json(run / "probs" / "manifest.json", typ="series")["config"]["dtype"] == "float32"
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a finished run must not load the model")
+
+    monkeypatch.setattr("wvsalign.inference.models.load_model", no_model)
+    monkeypatch.setattr(ScoringEngine, "logprobs", no_model)
+    for same in (dict(dtype="float32"), dict(dtype="fp32"), dict(dtype="auto")):
+        again = score(prompts.iloc[:4], str(model_dir), run, progress=False, device="cpu", **same)
+        pd.testing.assert_frame_equal(first, again, check_exact=True)
+    on_cpu = real_load(model_dir, device="cpu", progress=False)  # given loaded: its dtype counts
+    pd.testing.assert_frame_equal(first, score(prompts.iloc[:4], on_cpu, run, progress=False), check_exact=True)
+    with pytest.raises(ConfigError, match="dtype: 'float32' -> 'bfloat16'"):
+        score(prompts.iloc[:4], str(model_dir), run, progress=False, device="cpu", dtype="bfloat16")
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "garbage"])
@@ -276,3 +368,23 @@ def test_run_dir_in_use_is_refused(prompts, model_dir, tmp_path):
     finally:
         holder.close()
     assert Path(run / "probs").exists()
+
+
+def test_prompts_built_without_the_models_tokenizer_are_flagged(tmp_path):
+    """Plain prompts scored with a chat model (build_prompts was not given its tokenizer) warn;
+    prompts built with the model's tokenizer do not."""
+    import warnings
+
+    from wvsalign.inference.testing import save_tiny_model
+    from wvsalign.prompts import build_prompts
+    from wvsalign.survey.items import ItemBank
+    from wvsalign.inference.models import load_model
+    from wvsalign.inference.runner import score
+
+    loaded = load_model(str(save_tiny_model(tmp_path / "m")))
+    bank = ItemBank.wvs7().filter(ids=["Q46"])
+    with pytest.warns(UserWarning, match=r"format\(s\) \['plain'\].*own format is 'chat:"):
+        score(build_prompts(bank, ["USA"]), loaded, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        score(build_prompts(bank, ["USA"], tokenizer=loaded), loaded, progress=False)

@@ -32,7 +32,8 @@ def tok():
 
 def _prompt(text, conts, end, labels=None, pid="p1", item="Q1"):
     labels = labels or [c.strip() for c in conts]
-    return {"prompt_id": pid, "item_id": item, "country": "USA", "template": "persona", "text": text,
+    return {"prompt_id": pid, "item_id": item, "country": "USA", "language": "en", "template": "persona",
+            "option_order": "original", "text": text,
             "labels": labels, "codes": list(range(1, len(conts) + 1)), "continuations": conts, "label_end": end}
 
 
@@ -137,8 +138,10 @@ def _tiny_prompts(tok, chat_tok):
     bank = ItemBank.wvs7().filter(ids=["Q1", "Q46", TEN_POINT])
     chat = build_prompts(bank, ["USA", "JPN", "NLD"], tokenizer=chat_tok, templates=["persona", "default"],
                          label_styles=["number", "letter"])
-    plain = build_prompts(bank, ["USA", "GBR"], tokenizer=None, option_orders=["original", "reversed"])
-    return pd.concat([chat, plain], ignore_index=True)
+    plain = build_prompts(bank, ["USA", "GBR"], tokenizer=None)
+    # a reversed order takes letter labels (number labels would not name the scale points)
+    reversed_ = build_prompts(bank, ["USA", "GBR"], tokenizer=None, option_orders=["reversed"], label_styles=["letter"])
+    return pd.concat([chat, plain, reversed_], ignore_index=True)
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])

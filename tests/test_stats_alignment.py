@@ -49,6 +49,7 @@ def test_estimates_p_and_fisher_ci_match_scipy(scores, by, col, method):
                 z = np.arctanh(res.statistic)
                 se = np.sqrt(1.06 / (len(g) - 3))  # Fieller et al.: hand-worked
                 assert row.ci_low == pytest.approx(np.tanh(z - 1.959963984540054 * se), abs=TOL)
+                assert row.ci_high == pytest.approx(np.tanh(z + 1.959963984540054 * se), abs=TOL)
             assert row.estimate == pytest.approx(res.statistic, abs=TOL)
             assert row.p == pytest.approx(res.pvalue, abs=TOL)
 

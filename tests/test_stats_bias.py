@@ -38,6 +38,9 @@ def test_permutation_p_matches_scipy_exact_and_monte_carlo():
     values = rng.normal(size=(4, 10)) + np.array([0.8] * 4 + [0.0] * 6)
     inside = np.arange(10) < 4
     exact = mean_difference(values, inside, n_boot=10, n_perm=1000, seed=0)  # C(10, 4) = 210 <= 1000: exact
+    for r in range(4):
+        ref = ss.permutation_test((values[r, inside], values[r, ~inside]), _diff, n_resamples=np.inf).pvalue
+        assert exact["p"][r] == pytest.approx(ref, abs=1e-12)
     # 16 choose 8 = 12870 arrangements > 5000: Monte Carlo, within 4 standard errors of the exact p
     values = rng.normal(size=(3, 16)) + np.array([0.5] * 8 + [0.0] * 8)
     inside = np.arange(16) < 8
@@ -74,6 +77,7 @@ def test_western_bias_from_scores_equals_hand_computation(scores):
         ref = ss.bootstrap((r[inside].to_numpy(), r[~inside].to_numpy()), _diff, n_resamples=200,
                            method="percentile", rng=np.random.default_rng(2)).confidence_interval
         assert row.ci_low == pytest.approx(ref.low, abs=TOL)
+        assert row.ci_high == pytest.approx(ref.high, abs=TOL)
         assert 0 < row.p <= 1 and row.method == "permutation" and row.metric == "pearson"
     # the same from an alignment table with per-country rows (any metric)
     table = alignment(scores, by="country", ci="none")
@@ -110,6 +114,22 @@ def test_bias_bad_input(scores):
         western_bias(alignment(scores, by="item"), {})
     with pytest.raises(InputError, match="n_perm=0"):
         western_bias(scores, western_map(sorted(scores["country"].unique())), n_perm=0)
+
+
+def test_duplicated_per_country_values_are_an_error_not_silently_dropped(scores):
+    west = western_map(sorted(scores["country"].unique()))
+    table = alignment(scores, by="country", ci="none")
+    # the same model, metric and country twice (two prompt variants without their variant column, say)
+    twice = pd.concat([table, table.iloc[[3]].assign(estimate=0.99)], ignore_index=True)
+    with pytest.raises(InputError, match=rf"more than one per-country value for .*'{table['group'].iloc[3]}'"):
+        western_bias(twice, west, n_boot=10, n_perm=10)
+    with pytest.raises(InputError, match="more than one per-country value"):
+        zone_bias(twice, zone_map(sorted(west)), n_boot=10, n_perm=10)
+    # told apart by a variant column, they are two configurations (the one-country one has no split)
+    apart = twice.assign(instruction=["a"] * len(table) + ["b"])
+    got = western_bias(apart, west, n_boot=10, n_perm=10)
+    assert list(got["instruction"]) == ["a", "a"]
+    np.testing.assert_allclose(got["estimate"], western_bias(table, west, n_boot=10, n_perm=10)["estimate"])
 
 
 # ---- default condition ------------------------------------------------------------------------------

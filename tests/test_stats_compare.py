@@ -301,7 +301,8 @@ def test_wider_level_gives_wider_zou_interval():
         (dict(r1=0.9, r2=-0.9, r12=0.9, n=50, design="overlapping"), "valid correlation matrix"),
         (dict(r1=0.2, r2=0.1, n=50, n2=50, method="williams"), "does not apply to the independent"),
         (dict(r1=0.2, r2=0.1, n=50, n2=50, design="paired"), "design must be one of"),
-        (dict(r1=0.2, r2=0.1, n=50, n2=50, alternative="bigger"), "alternative must be"),
+        (dict(r1=0.2, r2=0.1, n=50, n2=50, alternative="bigger"), "argument alternative='bigger'; expected one of"),
+        (dict(r1=0.2, r2=0.1, n=50, n2=50, level=95), "argument level=95; expected a confidence level"),
         (dict(r1="a", r2=0.1, n=50, n2=50), "r1 must be a number"),
     ],
 )
@@ -373,7 +374,9 @@ def test_compare_alignment_errors():
     doubled = pd.concat([scores, scores.iloc[:1]], ignore_index=True)
     with pytest.raises(InputError, match="'human' has several mean scores per country x item_id"):
         compare_alignment(doubled, "A", "B")
-    with pytest.raises(InputError, match="by must be one of"):
-        compare_alignment(scores, "A", "B", by="zone")
+    # the same check as alignment's (by="item_id" is not one of alignment's choices either)
+    for by in ("zone", "item_id"):
+        with pytest.raises(InputError, match=f"argument by='{by}'; expected one of"):
+            compare_alignment(scores, "A", "B", by=by)
     with pytest.raises(InputError, match="lacks column"):
         compare_alignment(scores.drop(columns="category"), "A", "B")

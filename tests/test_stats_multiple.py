@@ -103,6 +103,8 @@ def test_adjust_table_by_family():
 @pytest.mark.parametrize("call,match", [
     (lambda: adjust_pvalues([0.1, 1.2]), r"must lie in \[0, 1\]"),
     (lambda: adjust_pvalues([0.1], "fdr2"), "method must be one of"),
+    (lambda: adjust_pvalues([0.1], alpha=1.5), "argument alpha=1.5; expected a significance level"),
+    (lambda: adjust_table(pd.DataFrame({"p": [0.1]}), alpha=0), "argument alpha=0; expected a significance level"),
     (lambda: adjust_pvalues(["a"]), "must be numbers"),
     (lambda: adjust_table(pd.DataFrame({"q": [0.1]})), "column 'p'"),
     (lambda: adjust_table(pd.DataFrame({"p": [0.1, "x"]})), "row 1"),

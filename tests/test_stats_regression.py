@@ -62,6 +62,8 @@ def test_tidy_equals_statsmodels(models_frame):
         np.testing.assert_allclose(tidy[["ci_low", "ci_high"]], res.conf_int(), rtol=1e-12, atol=1e-14)
     ci90 = fit.tidy(level=0.90)
     np.testing.assert_allclose(ci90[["ci_low", "ci_high"]], direct.conf_int(alpha=0.10), rtol=1e-12)
+    with pytest.raises(InputError, match="argument level=90; expected a confidence level between 0 and 1"):
+        fit.tidy(level=90)
     # the statsmodels result stays reachable
     pd.testing.assert_series_equal(fit.params, fit.result.params)
 

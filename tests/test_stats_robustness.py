@@ -3,6 +3,8 @@ agreement across variants (ICC against pingouin, Krippendorff's alpha against kr
 from __future__ import annotations
 
 import itertools
+import math
+import time
 
 import krippendorff
 import numpy as np
@@ -13,7 +15,9 @@ import scipy.stats as ss
 
 from wvsalign.errors import InputError
 from wvsalign.stats import format_effects, variant_agreement
-from wvsalign.stats.robustness import icc_table, krippendorff_alpha_interval, level_permutation_test
+from wvsalign.stats.robustness import (
+    _unrank_orders, icc_table, krippendorff_alpha_interval, level_permutation_test,
+)
 
 TOL = 1e-10
 # pingouin 0.7 calls a pandas API that pandas 3.1 deprecates
@@ -50,6 +54,28 @@ def test_monte_carlo_level_test_is_close_to_the_exact_p(n_levels):
         ref = ss.permutation_test(tuple(cube[i, :, l] for l in range(n_levels)), _ss_stat,
                                   permutation_type="samples", n_resamples=np.inf, alternative="greater").pvalue
         assert abs(p[i] - ref) < 4 * np.sqrt(ref * (1 - ref) / 4000) + 1e-3
+
+
+def test_level_orders_are_decoded_from_their_lexicographic_rank():
+    for n_levels in range(1, 7):
+        every = _unrank_orders(np.arange(math.factorial(n_levels)), n_levels)
+        np.testing.assert_array_equal(every, list(itertools.permutations(range(n_levels))))
+    assert _unrank_orders(np.array([[math.factorial(20) - 1]]), 20)[0, 0].tolist() == list(range(19, -1, -1))
+
+
+@pytest.mark.parametrize("n_levels", [11, 21])
+def test_many_levels_are_sampled_without_listing_every_order(n_levels):
+    # 11! = 39,916,800 level orders: listing them all took gigabytes (MemoryError); 21! does not fit in int64
+    rng = np.random.default_rng(n_levels)
+    cube = rng.normal(size=(2, 3, n_levels))
+    cube[0] += 3 * np.arange(n_levels)  # a strong level effect in row 0, none in row 1
+    start = time.perf_counter()
+    stat, p, exact = level_permutation_test(cube, n_perm=999, seed=4)
+    assert time.perf_counter() - start < 5 and not exact
+    assert stat == pytest.approx(_ss_stat(*(cube[:, :, l] for l in range(n_levels))), abs=1e-12)
+    assert p[0] == pytest.approx(1 / 1000) and 0.01 < p[1] <= 1
+    again = level_permutation_test(cube, n_perm=999, seed=4)[1]
+    np.testing.assert_array_equal(again, p)  # seeded
 
 
 def test_level_test_p_values_are_uniform_without_level_effects():

@@ -147,3 +147,19 @@ def test_group_without_scored_mass_is_left_out_with_a_warning():
         got = human_mean_scores(human, BANK)
     assert list(got["country"]) == ["XAB"]
     assert any("no probability/share on a scored option" in str(w.message) for w in caught)
+
+
+def test_nominal_items_with_more_than_two_options_are_left_out_with_a_warning():
+    # T2 has 3 options, T4 5: nominal, no mean; T1 has 2: a nominal pair is still a 0/1 share
+    bank = make_bank(12, nominal=("T1", "T2", "T4"))
+    human = make_human(bank, COUNTRIES[:2], seed=4)
+    probs = make_probs(bank, COUNTRIES[:2], human, seed=5)
+    for compute in (lambda: human_mean_scores(human, bank), lambda: model_mean_scores(probs, bank)):
+        with pytest.warns(UserWarning, match=r"nominal item\(s\) with more than two options left out "
+                                             r"\(2: \['T2', 'T4'\]\)"):
+            got = compute()
+        assert set(got["item_id"]) == set(bank.ids) - {"T2", "T4"}
+    without = human[~human["item_id"].isin(["T2", "T4"])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left out: no warning
+        human_mean_scores(without, bank)

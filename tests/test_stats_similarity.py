@@ -1,6 +1,8 @@
 """Distribution similarity: JS and Wasserstein against scipy, properties (hypothesis), tables."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.stats as ss
@@ -149,3 +151,17 @@ def test_bad_input_is_named(probs, human):
         js_similarity([1.5, -0.5], [0.5, 0.5])
     with pytest.raises(InputError, match="no prompt shares a country"):
         distribution_similarity(probs.assign(country="ZZZ"), human, BANK)
+
+
+def test_wasserstein_leaves_out_nominal_items_with_more_than_two_options():
+    bank = make_bank(10, nominal=("T1", "T2", "T4"))
+    human = make_human(bank, COUNTRIES[:3], seed=6)
+    probs = make_probs(bank, COUNTRIES[:3], human, seed=7, models=("m1",))
+    with pytest.warns(UserWarning, match=r"nominal item\(s\) with more than two options left out "
+                                         r"\(2: \['T2', 'T4'\]\).*metric='js'"):
+        w = distribution_similarity(probs, human, bank, metric="wasserstein")
+    assert set(w["item_id"]) == set(bank.ids) - {"T2", "T4"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # JS does not need an order
+        js = distribution_similarity(probs, human, bank, metric="js")
+    assert set(js["item_id"]) == set(bank.ids)

@@ -11,6 +11,7 @@ import pytest
 from wvsalign import cli
 from wvsalign.errors import InputError
 from wvsalign.survey.distributions import DataWarning
+from wvsalign.survey.items import ItemBank
 from wvsalign.survey.readers import read_wvs
 from wvsalign.survey.synthetic import write_wvs
 
@@ -105,14 +106,20 @@ def test_country_with_no_valid_answers_for_an_item(tmp_path, small):
     bad = small.copy()
     bad.loc[bad.B_COUNTRY_ALPHA == "JPN", "Q57"] = -4
     path = write_wvs(bad, tmp_path / "notasked.csv")
-    # asked for explicitly (country and item): an error that says why
-    text = _error(path, countries=["JPN"], items=["Q57"])
+    # asked for explicitly (country and item, strict=True as the CLI passes then): an error that says why
+    text = _error(path, countries=["JPN"], items=["Q57"], strict=True)
     assert "country JPN has no valid answer to item Q57 (-4 not asked 300)" in text
     # otherwise: warned and left out
     with pytest.warns(DataWarning, match="no valid answers"):
         human = read_wvs(path, items=ITEMS).distributions(min_n=1)
     assert human[(human.country == "JPN") & (human.item_id == "Q57")].empty
     assert not human[(human.country == "USA") & (human.item_id == "Q57")].empty
+    # the same without strict, with a bank and countries given as a caller such as the pipeline gives them
+    bank = ItemBank.wvs7().filter(ids=ITEMS)
+    with pytest.warns(DataWarning, match="no valid answers"):
+        human = read_wvs(path, items=bank, countries=["USA", "JPN"]).distributions(bank, min_n=1)
+    assert human[(human.country == "JPN") & (human.item_id == "Q57")].empty
+    assert set(human["country"]) == {"USA", "JPN"}
 
 
 def test_duplicated_columns(tmp_path, small):

@@ -7,11 +7,14 @@ import pandas as pd
 import pyreadstat
 import pytest
 
+from wvsalign.errors import InputError
+from wvsalign.survey.countries import ZONES
 from wvsalign.survey.distributions import NEGATIVE_CODES, DataWarning, check_codes
 from wvsalign.survey.items import ItemBank
 from wvsalign.survey.synthetic import (
     CULTURAL_MAP_LOADINGS,
     FILE_LABEL,
+    ZONE_CENTRES,
     country_latents,
     synthetic_human,
     synthetic_respondents,
@@ -149,7 +152,7 @@ def test_file_labels_mark_synthetic(tmp_path, synthetic_raw):
         assert meta.variable_value_labels["B_COUNTRY"][840] == "United States"
     back = pd.read_parquet(write_wvs(small, tmp_path / "s.parquet"))
     assert back.attrs["synthetic"] is True
-    with pytest.raises(Exception, match="unknown output type '.xlsx'"):
+    with pytest.raises(InputError, match="unknown output type '.xlsx'"):
         write_wvs(small, tmp_path / "s.xlsx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.dta", "s.parquet", "s.sav"]
 
@@ -164,3 +167,7 @@ def test_synthetic_human_is_labelled_and_valid():
     with pytest.warns(DataWarning):
         again = synthetic_human(countries="USA,JPN", n_per_country=200, seed=2)
     pd.testing.assert_frame_equal(human, again)
+
+
+def test_every_cultural_zone_has_a_centre():
+    assert set(ZONE_CENTRES) == set(ZONES)

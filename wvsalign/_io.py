@@ -1,11 +1,12 @@
-"""Atomic file writes: a reader never sees a half-written file, a crash leaves none behind."""
+"""Atomic file writes (a reader never sees a half-written file, a crash leaves none behind) and file hashes."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -18,32 +19,37 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual mode
+    tmp = _new_temp_file(target)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_temp_file(target: Path) -> Path:
+    """A new empty file beside ``target`` with the usual mode: created 0o666, so the kernel
+    applies the process umask (mkstemp would make it 0600; reading the umask means setting it)."""
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"cannot create a temporary file beside {target}")
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's or a directory's entry to disk (best effort: errors are ignored)."""
     with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -69,3 +75,14 @@ def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
     return Path(path)
+
+
+def sha256_file(path: str | Path, *, on_block: Callable[[int], None] | None = None, block_size: int = 1 << 22) -> str:
+    """The hex sha256 of a file, read in blocks (``on_block(n_bytes)`` after each, for progress bars)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(block_size):
+            digest.update(block)
+            if on_block is not None:
+                on_block(len(block))
+    return digest.hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from typing import Any, Callable, Iterable, Mapping
 
 
@@ -14,6 +15,7 @@ def lazy_exports(
 
     ``names`` maps a public name to the module defining it (".mod" is relative to
     ``package``); ``submodules`` are reachable as attributes (``wvsalign.stats``).
+    ``dir(package)`` lists the public names and the package's own dunder names (``__version__``).
     """
     table = {name: importlib.util.resolve_name(module, package) for name, module in names.items()}
     subs = set(submodules)
@@ -27,6 +29,8 @@ def lazy_exports(
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
-        return list(public)
+        # the public names and the dunder names the package defines (__version__, __doc__, ...)
+        defined = vars(sys.modules[package])
+        return public + sorted(n for n in defined if n.startswith("__") and n.endswith("__") and n not in public)
 
     return __getattr__, __dir__, public

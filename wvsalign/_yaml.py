@@ -1,9 +1,12 @@
 """Safe YAML parsing (never constructs arbitrary Python objects), fast when libyaml is present."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .errors import InputError
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -11,3 +14,18 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def safe_load(text: str) -> Any:
     """Parse YAML text with the safe loader (the C one when available: ~8x faster)."""
     return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_file(path: str | Path, *, what: str, error: type[InputError] = InputError) -> Any:
+    """Parse a user's YAML file; a missing file or bad YAML is one ``error`` naming the file.
+
+    ``what`` names the expected file in the message (e.g. "item bank file (YAML in the layout
+    of wvs7_items.yaml)").
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"no such {what}", file=path)
+    try:
+        return safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise error(f"not valid YAML ({' '.join(str(exc).split())}); expected {what}", file=path) from None

@@ -6,17 +6,18 @@ module), so this file only assembles the parser and turns errors into one-line m
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Sequence
 
 from . import __version__
 from .errors import WvsalignError
+from .inference import commands as inference_commands
+from .survey import commands as survey_commands
 
 #: modules that each define ``register(subparsers)``; subcommands appear in this order
 COMMAND_MODULES = (
-    "wvsalign.survey.commands",      # items, countries, human, synthetic
-    "wvsalign.inference.commands",   # models, run
+    survey_commands,      # items, countries, human, synthetic
+    inference_commands,   # models, run
 )
 
 
@@ -31,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"wvsalign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # stage not built yet
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 

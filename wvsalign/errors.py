@@ -6,6 +6,7 @@ column, row or value at fault and says what was expected, on one line.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 
 class WvsalignError(Exception):
@@ -48,3 +49,14 @@ class ConfigError(InputError):
 
 class ModelError(WvsalignError):
     """A model that cannot be found, installed or loaded."""
+
+
+def check_choice(value: object, name: str, allowed: Sequence[str], *, what: str | None = None) -> str:
+    """``value`` if it is one of ``allowed``, else an :class:`InputError` naming the argument
+    ``name``, the value and the allowed values: "argument by='region'; expected one of [...]",
+    or with ``what`` "unknown label style 'roman' in label_styles; expected one of [...]".
+    """
+    if value not in allowed:
+        subject = f"unknown {what} {value!r} in {name}" if what else f"argument {name}={value!r}"
+        raise InputError(f"{subject}; expected one of {list(allowed)}", value=value)
+    return str(value)

@@ -6,15 +6,18 @@
 
 ``run(config)`` writes into the run directory ``config.out``:
 
-* ``config.yaml``: the full :class:`RunConfig`, package versions, seeds, the model's
-  metadata (GGUF sha256, counted parameters, ...) and whether the human data is synthetic;
+* ``config.yaml``: the full :class:`RunConfig`, the dtype as resolved for the device,
+  package versions, seeds, the model's metadata (GGUF sha256, counted parameters, ...) and
+  whether the human data is synthetic (written once the human data and prompts are built,
+  so a run that fails on its inputs leaves the run directory as it was);
 * ``prompts.parquet``, ``probs/`` (resumable shards) and ``probs.parquet``;
 * ``human.parquet`` (from ``--wvs FILE`` or, without one, SYNTHETIC WVS-format data);
 * ``scores.parquet`` (mean scores, human and model) and ``alignment.csv`` (Pearson r of
   model vs human mean scores per category, with confidence intervals).
 
 A re-run with the same config resumes (a finished one does no model work); a run directory
-made with a different config is refused unless ``overwrite=True`` (``--overwrite``).
+made with a different config (dtypes compared as resolved: "auto" is float32 on CPU) or
+other model weights is refused unless ``overwrite=True`` (``--overwrite``).
 The demo (``demo=True``) scores :data:`DEMO_RULE` so that it finishes in minutes on a laptop.
 """
 from __future__ import annotations
@@ -28,8 +31,10 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 import yaml
 
+from . import _yaml
 from ._io import write_csv_atomic, write_parquet_atomic, write_text_atomic
 from .errors import ConfigError, InputError
+from .tables import VARIANT_COLUMNS
 
 #: how the demo picks its items
 DEMO_RULE = "the first two ordinal items of each of the 12 WVS-7 categories, in questionnaire order (24 items)"
@@ -89,9 +94,12 @@ class RunConfig:
                 raise ConfigError(f"{name} must be a non-negative integer", value=value)
         if isinstance(self.batch_size, str) and self.batch_size.isdigit():
             self.batch_size = int(self.batch_size)
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, int) and not isinstance(self.batch_size, bool)
-                                              and self.batch_size > 0)):
-            raise ConfigError("batch_size must be 'auto' or a positive integer", value=self.batch_size)
+        from .inference.engine import check_batch_size
+
+        try:
+            check_batch_size(self.batch_size)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(self.demo, bool):
             raise ConfigError("demo must be true or false", value=self.demo)
         if not isinstance(self.model, (str, Mapping)) or not self.model:
@@ -124,12 +132,7 @@ class RunConfig:
     def from_yaml(cls, path: str | Path) -> "RunConfig":
         """Read a config file; a run directory's ``config.yaml`` works too (its ``config`` section)."""
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError("no such config file", file=path) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML ({' '.join(str(exc).split())})", file=path) from None
+        raw = _yaml.load_file(path, what="config file (YAML with the settings of 'wvsalign run --help')", error=ConfigError)
         if isinstance(raw, Mapping) and isinstance(raw.get("config"), Mapping) and "wvsalign" in raw:
             raw = raw["config"]
         return cls.from_dict(raw or {}, source=str(path))
@@ -159,7 +162,9 @@ class RunResult:
         human = ("SYNTHETIC human data (generated; not real survey answers: pass --wvs FILE for real WVS-7 data)"
                  if self.synthetic else f"human data from {self.config.wvs}")
         n_items = self.prompts["item_id"].nunique()
-        n_countries = self.prompts.loc[self.prompts["country"] != "NONE", "country"].nunique()
+        from .prompts import NO_COUNTRY
+
+        n_countries = self.prompts.loc[self.prompts["country"] != NO_COUNTRY, "country"].nunique()
         mass = self.probs.drop_duplicates("prompt_id")["valid_mass"]
         lines = [
             f"wvsalign run: {model} on {n_items} items x {n_countries} countries ({len(self.prompts)} prompts)",
@@ -170,8 +175,7 @@ class RunResult:
         ]
         table = self.alignment
         if len(table):
-            varying = [c for c in ("template", "instruction", "label_style", "option_order", "language")
-                       if c in table.columns and table[c].nunique(dropna=False) > 1]
+            varying = [c for c in VARIANT_COLUMNS if c in table.columns and table[c].nunique(dropna=False) > 1]
             cols = varying + [c for c in ("group", "estimate", "ci_low", "ci_high", "p", "n") if c in table.columns]
             shown = table[cols].rename(columns={"group": "category", "estimate": "r"})
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -221,26 +225,32 @@ def run(
     bank = select_items(config)
     countries = Countries.load().resolve(config.countries)
     spec = model_spec(config.model)  # unknown models fail here, before anything is written
+    dtype = _resolved_dtype(config)  # and so do an unknown dtype or an unavailable device
     run_dir = Path(config.out)
-    _prepare_run_dir(run_dir, config, overwrite)
-    record: dict[str, Any] = {
-        "wvsalign": versions(),
-        "config": config.to_dict(),
-        "seeds": {"option_order": config.seed, "synthetic_human": config.seed},
-        "demo_rule": DEMO_RULE if config.demo else None,
-        "status": "running",
-    }
-    write_text_atomic(yaml.safe_dump(_plain(record), sort_keys=False, allow_unicode=True), run_dir / "config.yaml")
+    clear = _check_run_dir(run_dir, config, dtype, overwrite)
 
     say(f"wvsalign run: model {spec.name}, {len(bank)} items x {len(countries)} countries -> {run_dir}/")
-    human, synthetic = _human(config, bank, countries, say)  # before the model work: a bad file fails fast
-    write_parquet_atomic(human, run_dir / "human.parquet")
-    tokenizer = load_tokenizer(spec, progress=progress)
+    # human data and prompts before the first write: a bad --wvs file leaves the run directory as it was
+    human, synthetic, countries = _human(config, bank, countries, say)
+    tokenizer = load_tokenizer(spec, progress=progress, convert=True)  # a GGUF is converted once, for score() too
     prompts = build_prompts(
         bank, countries, templates=config.templates, instructions=config.instructions,
         label_styles=config.label_styles, option_orders=config.option_orders, languages=config.languages,
         seed=config.seed, tokenizer=tokenizer,
     )
+    if clear:
+        _clear_run(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {
+        "wvsalign": versions(),
+        "config": config.to_dict(),
+        "dtype": dtype,
+        "seeds": {"option_order": config.seed, "synthetic_human": config.seed},
+        "demo_rule": DEMO_RULE if config.demo else None,
+        "status": "running",
+    }
+    write_text_atomic(yaml.safe_dump(_plain(record), sort_keys=False, allow_unicode=True), run_dir / "config.yaml")
+    write_parquet_atomic(human, run_dir / "human.parquet")
     write_parquet_atomic(prompts, run_dir / "prompts.parquet")
     probs = score(prompts, spec, run_dir, batch_size=config.batch_size, device=config.device, dtype=config.dtype,
                   progress=progress, overwrite=overwrite)
@@ -264,51 +274,98 @@ def run(
                      alignment=alignment, synthetic=synthetic, model_info=model_info)
 
 
-def _human(config: RunConfig, bank: Any, countries: Sequence[str], say: Callable[[str], None]) -> tuple[pd.DataFrame, bool]:
+def _human(
+    config: RunConfig, bank: Any, countries: Sequence[str], say: Callable[[str], None]
+) -> tuple[pd.DataFrame, bool, list[str]]:
+    """The human table, whether it is synthetic, and the countries to prompt for.
+
+    Countries the user named must all be in a ``--wvs`` file; of the default set, those the file
+    lacks are left out (and said so).
+    """
     from .survey import read_wvs
     from .survey.synthetic import synthetic_human
 
-    if config.wvs:
-        human = read_wvs(config.wvs, items=bank, countries=list(countries)).distributions(bank, min_n=config.min_n)
-        synthetic = bool(human.attrs.get("synthetic", False))
-        if synthetic:
-            say(f"NOTE: {config.wvs} is a SYNTHETIC WVS-format file, not real survey data")
-        return human, synthetic
-    say("NOTE: no --wvs file given: the human side is SYNTHETIC WVS-format data (generated, not real survey "
-        "answers); alignment figures below only demonstrate the pipeline")
-    human = synthetic_human(bank, countries, seed=config.seed, min_n=config.min_n)
-    return human, True
+    if not config.wvs:
+        say("NOTE: no --wvs file given: the human side is SYNTHETIC WVS-format data (generated, not real survey "
+            "answers); alignment figures below only demonstrate the pipeline")
+        return synthetic_human(bank, countries, seed=config.seed, min_n=config.min_n), True, list(countries)
+    named = config.countries != RunConfig().countries
+    # strict (unasked cells and absent item columns are errors) only when the user named both the
+    # items and the countries; otherwise they are left out with a DataWarning
+    strict = config.items is not None and named
+    data = read_wvs(config.wvs, items=bank, countries=list(countries) if named else None, strict=strict)
+    human = data.distributions(min_n=config.min_n)  # data.bank: the items the file has
+    if not named:
+        present = set(human["country"])
+        missing = [c for c in countries if c not in present]
+        if missing:
+            say(f"NOTE: {config.wvs} has no usable answers for {len(missing)} of the {len(countries)} countries "
+                f"of the default set ({', '.join(missing)}); they are left out")
+        countries = [c for c in countries if c in present]
+        human = human[human["country"].isin(countries)].reset_index(drop=True)
+    synthetic = bool(human.attrs.get("synthetic", False))
+    if synthetic:
+        say(f"NOTE: {config.wvs} is a SYNTHETIC WVS-format file, not real survey data")
+    return human, synthetic, list(countries)
 
 
-def _prepare_run_dir(run_dir: Path, config: RunConfig, overwrite: bool) -> None:
-    """Refuse a run directory made with a different config (unless ``overwrite``, which clears it)."""
+def _check_run_dir(run_dir: Path, config: RunConfig, dtype: str, overwrite: bool) -> bool:
+    """Refuse a run directory made with a different config unless ``overwrite``; True when it must be cleared.
+
+    Nothing is changed here (the caller clears the directory once the run's inputs are read). The
+    dtype is compared as resolved for the device (``auto`` is float32 on CPU), as config.yaml records it.
+    """
     path = run_dir / "config.yaml"
     if path.exists():
         try:
             old = RunConfig.from_yaml(path)
         except InputError:
             old = None
-        if old is None or old.result_fields() != config.result_fields():
-            if not overwrite:
-                if old is None:
-                    detail = "its config.yaml is unreadable"
-                else:
-                    a, b = old.result_fields(), config.result_fields()
-                    detail = "; ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k])
-                raise ConfigError(
-                    f"run directory {run_dir} was created by a different config ({detail}); pass --overwrite "
-                    "(overwrite=True) to replace its results, or choose another --out",
-                    file=path,
-                )
-            _clear_run(run_dir)
-    elif run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        a = None if old is None else _compared_fields(old, _recorded_dtype(path, old))
+        b = _compared_fields(config, dtype)
+        if a == b:
+            return False
+        if not overwrite:
+            if a is None:
+                detail = "its config.yaml is unreadable"
+            else:
+                detail = "; ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k])
+            raise ConfigError(
+                f"run directory {run_dir} was created by a different config ({detail}); pass --overwrite "
+                "(overwrite=True) to replace its results, or choose another --out",
+                file=path,
+            )
+        return True
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
         known = [p.name for p in run_dir.iterdir() if p.name in RUN_FILES]
         if known:
             raise ConfigError(f"run directory {run_dir} holds results ({known}) but no config.yaml; pass --overwrite "
                               "to replace them, or choose another --out")
-    elif overwrite and run_dir.exists():
-        _clear_run(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        return False
+    return overwrite and run_dir.exists()
+
+
+def _resolved_dtype(config: RunConfig) -> str:
+    """The dtype the model is scored in: ``config.dtype`` with "auto"/None resolved for ``config.device``."""
+    from .inference.loading import resolve_device, resolve_dtype
+
+    return str(resolve_dtype(config.dtype, resolve_device(config.device))).replace("torch.", "")
+
+
+def _recorded_dtype(path: Path, old: RunConfig) -> str | None:
+    """The resolved dtype a run directory's config.yaml records (else its config's, resolved here)."""
+    raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(raw, Mapping) and "wvsalign" in raw and isinstance(raw.get("dtype"), str):
+        return raw["dtype"]
+    try:
+        return _resolved_dtype(old)
+    except InputError:
+        return None if old.dtype is None else str(old.dtype)
+
+
+def _compared_fields(config: RunConfig, dtype: str | None) -> dict[str, Any]:
+    """The settings a run directory must agree on to resume, with the dtype as resolved."""
+    return {**config.result_fields(), "dtype": dtype}
 
 
 def _clear_run(run_dir: Path) -> None:

@@ -18,14 +18,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "options": ("item_id", "category", "code", "label", "position", "score"),
     # one row per country x item x option
     "human": ("country", "item_id", "code", "share", "n", "n_eff"),
-    # one row per prompt
+    # one row per prompt; continuations (what follows text when the model answers each label)
+    # and label_end (what follows an answer) are what the scorer reads
     "prompts": (
         "prompt_id", "item_id", "country", "language", "template", "option_order",
-        "text", "labels", "codes",
+        "text", "labels", "codes", "continuations", "label_end",
     ),
-    # one row per prompt x option
+    # one row per prompt x option; valid_mass: the probability on the valid labels before normalising
     "probs": (
         "model", "prompt_id", "item_id", "country", "template", "code", "label", "prob", "logprob",
+        "valid_mass",
     ),
     # one row per source x country x item
     "scores": ("source", "country", "item_id", "category", "mean_score"),
@@ -34,6 +36,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "model", "group_by", "group", "metric", "estimate", "ci_low", "ci_high", "p", "n",
     ),
 }
+
+#: prompt-variant columns of the probs table (template always, the others where present); those
+#: present travel into the scores table and tell model configurations apart in the stats tables
+VARIANT_COLUMNS: tuple[str, ...] = ("template", "instruction", "label_style", "option_order", "language")
 
 #: columns whose values sum to one within a group
 SUMS_TO_ONE: dict[str, tuple[str, tuple[str, ...]]] = {

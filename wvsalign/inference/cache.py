@@ -32,7 +32,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from .._io import atomic_path, write_text_atomic
+from .._io import atomic_path, fsync_path, sha256_file, write_text_atomic
 from ..errors import ModelError
 from .registry import ModelSpec, assemble_packaged_gguf, packaged_gguf_path
 
@@ -62,6 +62,22 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 # ---- file hashes --------------------------------------------------------------------------
 def file_sha256(path: str | Path, root: Path, *, progress: bool = False) -> str:
     """sha256 of a file, computed once per (path, size, mtime) and remembered in the cache root."""
+    known = remembered_sha256(path, root)
+    if known is not None:
+        return known
+    from tqdm.auto import tqdm
+
+    path = Path(path).resolve()
+    size = path.stat().st_size
+    with tqdm(total=size, unit="B", unit_scale=True, desc=f"sha256 {path.name}",
+              disable=not progress or size < (256 << 20)) as bar:
+        sha = sha256_file(path, on_block=bar.update, block_size=_CHUNK)
+    remember_sha256(path, sha, root)
+    return sha
+
+
+def remembered_sha256(path: str | Path, root: Path) -> str | None:
+    """The remembered sha256 of a file (in memory or in the cache root) if its size and mtime still match, else None."""
     path = Path(path).resolve()
     stat = path.stat()
     key = str(path)
@@ -69,20 +85,7 @@ def file_sha256(path: str | Path, root: Path, *, progress: bool = False) -> str:
     if known and tuple(known[:2]) == (stat.st_size, stat.st_mtime_ns):
         _HASH_MEMO[key] = (stat.st_size, stat.st_mtime_ns, known[2])
         return known[2]
-    import hashlib
-
-    from tqdm.auto import tqdm
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh, tqdm(
-        total=stat.st_size, unit="B", unit_scale=True, desc=f"sha256 {path.name}",
-        disable=not progress or stat.st_size < (256 << 20),
-    ) as bar:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-            bar.update(len(block))
-    remember_sha256(path, digest.hexdigest(), root)
-    return digest.hexdigest()
+    return None
 
 
 def remember_sha256(path: Path, sha256: str, root: Path) -> None:
@@ -116,15 +119,20 @@ def folder_hash(folder: Path, root: Path, *, progress: bool = False) -> str:
 
 
 # ---- locating GGUF files --------------------------------------------------------------------
-def gguf_sha256(spec: ModelSpec, root: Path, *, progress: bool = False) -> str:
-    """sha256 of the spec's GGUF file; a package's stated hash is used without building the file."""
+def gguf_sha256(spec: ModelSpec, root: Path, *, progress: bool = False, compute: bool = True) -> str | None:
+    """sha256 of the spec's GGUF file; a package's stated hash is used without building the file.
+
+    ``compute=False`` only looks the hash up (stated or remembered): None when the file would have to be read.
+    """
     if spec.package is not None:
         stated = spec.package.expected_sha256()
         if stated:
             return stated
-        return file_sha256(packaged_gguf_path(spec, root), root, progress=progress)
-    assert spec.path is not None
-    return file_sha256(spec.path, root, progress=progress)
+        path = packaged_gguf_path(spec, root)
+    else:
+        assert spec.path is not None
+        path = spec.path
+    return file_sha256(path, root, progress=progress) if compute else remembered_sha256(path, root)
 
 
 def gguf_file(spec: ModelSpec, root: Path, *, progress: bool = False) -> Path:
@@ -184,13 +192,18 @@ def entry_problem(entry: Path, sha256: str | None = None, *, deep: bool = True) 
     return None
 
 
-def cached_entry_for(spec: ModelSpec, root: Path, *, deep: bool = False) -> Path | None:
-    """The sound cache entry of a GGUF spec, or None (also for folder models)."""
+def cached_entry_for(spec: ModelSpec, root: Path, *, deep: bool = False, compute: bool = True) -> Path | None:
+    """The sound cache entry of a GGUF spec, or None (also for folder models).
+
+    ``compute=False`` does not hash the GGUF file: None unless its hash is stated or remembered.
+    """
     if spec.kind != "gguf":
         return None
     try:
-        sha = gguf_sha256(spec, root)
+        sha = gguf_sha256(spec, root, compute=compute)
     except (ModelError, OSError):
+        return None
+    if sha is None:
         return None
     entry = entry_path(root, sha)
     return entry if entry_problem(entry, sha, deep=deep) is None else None
@@ -278,7 +291,7 @@ def _write_entry(folder: Path, model: Any, tokenizer: Any, *, gguf: Path, sha256
     save_file(_untied_state_dict(model), str(folder / WEIGHTS), metadata={"format": "pt"})
     files = {}
     for file in sorted(p for p in folder.iterdir() if p.is_file()):
-        _fsync(file)
+        fsync_path(file)
         files[file.name] = {"size": file.stat().st_size, "crc32": _crc32(file)}
     manifest = {
         "format": CACHE_FORMAT,
@@ -289,7 +302,7 @@ def _write_entry(folder: Path, model: Any, tokenizer: Any, *, gguf: Path, sha256
         "files": files,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    _fsync(folder / MANIFEST)
+    fsync_path(folder / MANIFEST)
 
 
 def _untied_state_dict(model: Any) -> dict[str, Any]:
@@ -340,13 +353,13 @@ def load_folder(
 
 def _install(tmp: Path, entry: Path) -> None:
     """Rename a finished ``tmp`` entry into place, moving a corrupt old entry aside first."""
-    _fsync(tmp)
+    fsync_path(tmp)
     if entry.exists():
         trash = entry.parent / f".trash-{entry.name[:16]}-{uuid.uuid4().hex[:8]}"
         os.replace(entry, trash)
         shutil.rmtree(trash, ignore_errors=True)
     os.replace(tmp, entry)
-    _fsync(entry.parent)
+    fsync_path(entry.parent)
 
 
 def _remove_stale(models_dir: Path) -> None:
@@ -370,15 +383,6 @@ def _crc32(path: Path) -> int:
         while block := fh.read(_CHUNK):
             crc = zlib.crc32(block, crc)
     return crc
-
-
-def _fsync(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager

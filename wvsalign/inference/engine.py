@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from .prefix import Node, build_tree, option_offsets
 from .scoring import ScoringRequest
 
@@ -92,8 +93,7 @@ class ScoringEngine:
         self.model = getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model
         if padding_side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        if not (batch_size == "auto" or (isinstance(batch_size, int) and batch_size > 0)):
-            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {batch_size!r}")
+        check_batch_size(batch_size)
         self.max_rows = None if batch_size == "auto" else int(batch_size)
         self.share_prefixes = share_prefixes
         self.padding_side = padding_side
@@ -424,7 +424,7 @@ class ScoringEngine:
         self.share_prefixes = False
         whole = self.logprobs(reqs)
         diff = max(float(np.max(np.abs(a - b))) for a, b in zip(shared, whole))
-        if math.isfinite(diff) and diff < 1e-3:
+        if math.isfinite(diff) and diff < self_check_tolerance(self.dtype):
             self.share_prefixes = True
         else:
             warnings.warn(
@@ -433,6 +433,23 @@ class ScoringEngine:
                 RuntimeWarning,
                 stacklevel=3,
             )
+
+
+def check_batch_size(batch_size: Any) -> None:
+    """InputError unless ``batch_size`` is "auto" or a positive integer (bools are refused)."""
+    if not (batch_size == "auto" or (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size > 0)):
+        raise InputError("batch_size must be 'auto' or a positive integer", value=batch_size)
+
+
+def self_check_tolerance(dtype: Any) -> float:
+    """The largest |dlogp| between the shared and whole-sequence paths that counts as agreement.
+
+    The two paths round differently (other matmul shapes, cached keys/values); the gap scales
+    with the dtype's resolution: float32 1e-3, float16 0.049, bfloat16 0.39 (50 units of
+    rounding). A broken mask or cache gives differences of order one.
+    """
+    torch = _torch()
+    return max(1e-3, 50 * float(torch.finfo(dtype).eps))
 
 
 def _source(fn: Any) -> str:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
-import yaml
 
+from .. import _yaml
 from ..errors import InputError, ModelError
 
 SPEC_KEYS = ("path", "model", "name", "instruction_tuned", "multilingual", "description")
@@ -65,14 +65,15 @@ class ModelSpec:
     path: Path | None = None  # local file or folder; None for a packaged GGUF
     package: PackagedGGUF | None = None
     description: str = ""
-    hf_id: str | None = None
-    family: str | None = None
     params: int | None = None
     instruction_tuned: bool | None = None
     multilingual: bool | None = None
-    quantization: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
-    registered: bool = False
+
+    @property
+    def quantization(self) -> str | None:
+        """The GGUF quantization of a packaged model's weights (None when not stated)."""
+        return self.package.quantization if self.package is not None else None
 
 
 class Registry:
@@ -161,7 +162,8 @@ def list_models(registry: Registry | None = None, *, cache_dir: str | Path | Non
                 "instruction_tuned": spec.instruction_tuned,
                 "multilingual": spec.multilingual,
                 "installed": installed,
-                "cached": installed and cached_entry_for(spec, root) is not None,
+                # hashes only as remembered: listing never reads a model file
+                "cached": installed and cached_entry_for(spec, root, compute=False) is not None,
                 "source": f"PyPI {pkg.package}: {pkg.file}" if pkg else str(spec.path),
                 "install": pkg.install if pkg else "",
             }
@@ -278,18 +280,14 @@ def _parse_entry(name: str, entry: Any, source: str) -> ModelSpec:
         path=path,
         package=package,
         description=str(entry.get("description", "")),
-        hf_id=entry.get("hf_id"),
-        family=entry.get("family"),
         params=entry.get("params"),
         instruction_tuned=entry["instruction_tuned"],
         multilingual=entry["multilingual"],
-        quantization=package.quantization if package else entry.get("quantization"),
         sources=dict(entry.get("sources") or {}),
-        registered=True,
     )
 
 
 @lru_cache(maxsize=1)
 def _embedded_registry() -> Registry:
     text = resources.files("wvsalign").joinpath("data/models.yaml").read_text(encoding="utf-8")
-    return Registry.from_dict(yaml.safe_load(text), source="wvsalign/data/models.yaml")
+    return Registry.from_dict(_yaml.safe_load(text), source="wvsalign/data/models.yaml")

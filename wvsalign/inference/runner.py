@@ -12,6 +12,7 @@ in presented order); see :mod:`wvsalign.inference.scoring` for the scoring rule.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..errors import InputError
+from .engine import ScoringEngine, check_batch_size
 from .scoring import SCORING_RULE, check_prompts, encode_requests, probs_frame
 from .shards import ShardStore, plan_shards, prompts_digest
 
@@ -45,11 +46,13 @@ def score(
 
     With ``run_dir``, shards go to ``run_dir/probs/`` and the consolidated table to
     ``run_dir/probs.parquet``; a re-run resumes (or, when finished, only reads). A run
-    directory made with another model, dtype, prompts or shard size is refused unless
-    ``overwrite``. ``batch_size``: rows per forward pass, or "auto" (token and memory budgets).
+    directory made with another model (name, source or weights' sha256), dtype (as resolved
+    for the device: "auto" is float32 on CPU), prompts or shard size is refused unless
+    ``overwrite``, which starts it afresh. ``batch_size``: rows per forward pass, or "auto"
+    (token and memory budgets).
     """
     check_prompts(prompts)
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     prompts = prompts.reset_index(drop=True)
     shards = plan_shards(prompts, shard_size)
     source = _ModelSource(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, progress=progress)
@@ -69,8 +72,9 @@ def score(
         if todo:
             loaded = source.load()
             model_info = _info_dict(loaded)
+            _warn_on_other_format(prompts, loaded)
             if store is not None:
-                store.set_model(model_info, overwrite=overwrite)
+                store.set_model(model_info)
             _score_shards(prompts, todo, loaded, store, frames, batch_size=batch_size, progress=progress,
                           done=len(prompts) - sum(len(s.rows) for s in todo))
         parts = [frames[s.name] if s.name in frames else store.read(s, list(ids[s.rows])) for s in shards]
@@ -82,6 +86,24 @@ def score(
         table.attrs["shard_problems"] = list(store.problems)
     table.attrs["model_info"] = dict(model_info)
     return table
+
+
+def _warn_on_other_format(prompts: pd.DataFrame, loaded: Any) -> None:
+    """Warn when the prompts were built for another format than the model's own (e.g. plain
+    ``Question: ... Answer:`` text for a chat model: ``build_prompts`` was not given its tokenizer)."""
+    from ..prompts.formats import get_format
+
+    tokenizer = getattr(loaded, "tokenizer", None)
+    if tokenizer is None or "prompt_format" not in prompts.columns:
+        return
+    own = get_format(tokenizer).name
+    other = sorted(set(prompts["prompt_format"].astype(str)) - {own})
+    if other:
+        warnings.warn(
+            f"prompts built in format(s) {other} are scored with {_model_name(loaded)}, whose own format is {own!r}; "
+            f"build them with build_prompts(..., tokenizer=<the model>) unless this is intended",
+            UserWarning, stacklevel=3,
+        )
 
 
 def _info_dict(loaded: Any) -> dict[str, Any]:
@@ -104,13 +126,13 @@ def _score_shards(
 ) -> None:
     from tqdm.auto import tqdm
 
-    from .engine import ScoringEngine
+    from .loading import context_length
 
     tokenizer = loaded.tokenizer
     rows = np.concatenate([s.rows for s in todo])
     # tokenise (and check lengths) before any model work, so bad prompts fail fast
-    requests = dict(zip(rows.tolist(), encode_requests(prompts.iloc[rows], tokenizer,
-                                                        context_length=_context_length(loaded))))
+    limit = context_length(loaded.model.config, tokenizer)
+    requests = dict(zip(rows.tolist(), encode_requests(prompts.iloc[rows], tokenizer, context_length=limit)))
     engine = ScoringEngine(loaded.model, batch_size=batch_size,
                            pad_token_id=getattr(tokenizer, "pad_token_id", None) or 0)
     name = _model_name(loaded)
@@ -151,21 +173,6 @@ def _store(run_dir: str | Path | None, config: Mapping[str, Any], overwrite: boo
         store.close()
 
 
-def _check_batch_size(batch_size: Any) -> None:
-    ok = batch_size == "auto" or (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size > 0)
-    if not ok:
-        raise InputError("batch_size must be 'auto' or a positive integer", value=batch_size)
-
-
-def _context_length(loaded: Any) -> int | None:
-    info = getattr(loaded, "info", None)
-    value = getattr(info, "context_length", None)
-    if value:
-        return int(value)
-    cfg = loaded.model.config
-    return getattr(cfg, "max_position_embeddings", None)
-
-
 def _model_name(loaded: Any) -> str:
     info = getattr(loaded, "info", None)
     return str(getattr(info, "name", None) or getattr(loaded, "name", None) or type(loaded.model).__name__)
@@ -189,18 +196,32 @@ class _ModelSource:
         return _model_name(self.loaded) if self.loaded is not None else self.spec.name
 
     def identity(self) -> dict[str, Any]:
-        """Name and source of the model (the same whether given by name or loaded)."""
+        """Name, source and weights' sha256 of the model (the same whether given by name or loaded).
+
+        The sha256 is the GGUF file's or the folder's (as :class:`~wvsalign.inference.loading.ModelInfo`
+        records it), remembered by path, size and mtime: changed weights make a different identity.
+        """
+        info = getattr(self.loaded, "info", None)
         spec = self.spec if self.spec is not None else getattr(self.loaded, "spec", None)
+        sha = getattr(info, "sha256", None)
         if spec is None:
-            info = self.loaded.info
-            return {"name": info.name, "source": str(getattr(info, "source", ""))}
+            return {"name": info.name, "source": str(getattr(info, "source", "")), "sha256": sha}
+        if not sha:
+            from .cache import cache_root, folder_hash, gguf_sha256
+
+            root = cache_root()
+            sha = (gguf_sha256(spec, root, progress=self.progress) if spec.kind == "gguf"
+                   else folder_hash(spec.path, root, progress=self.progress))
         source = str(spec.path) if spec.path is not None else f"{spec.package.package}:{spec.package.file}"
-        return {"name": spec.name, "source": source}
+        return {"name": spec.name, "source": source, "sha256": sha}
 
     def dtype_name(self) -> str:
+        """The dtype the model is (or will be) scored in: "auto" resolved for the device (float32 on CPU)."""
         if self.loaded is not None:
             return str(self.loaded.dtype).replace("torch.", "")
-        return "auto" if self.dtype in (None, "auto") else str(self.dtype).replace("torch.", "")
+        from .loading import resolve_device, resolve_dtype
+
+        return str(resolve_dtype(self.dtype, resolve_device(self.device))).replace("torch.", "")
 
     def load(self) -> Any:
         if self.loaded is None:

@@ -29,22 +29,19 @@ For a prompt with context ``text`` and options whose answers are the strings
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .. import tables
 from ..errors import InputError
 
 #: version of the rule above; recorded with every run so that changed rules are not mixed
 SCORING_RULE = "wvsalign-scoring-1"
 
-#: columns of the prompts table the scorer reads
-REQUIRED_PROMPT_COLUMNS = ("prompt_id", "item_id", "country", "template", "text", "labels", "codes",
-                           "continuations", "label_end")
-
-#: variant columns of a prompt copied into the probs table when present
-VARIANT_COLUMNS = ("instruction", "label_style", "option_order", "language")
+#: variant columns of a prompt copied into the probs table when present (template is a probs column already)
+VARIANT_COLUMNS = tuple(c for c in tables.VARIANT_COLUMNS if c != "template")
 
 #: columns of the probs table, in order
 PROBS_COLUMNS = ("model", "prompt_id", "item_id", "country", "template", "code", "label", "prob",
@@ -71,16 +68,8 @@ class ScoringRequest:
 
 
 def check_prompts(prompts: pd.DataFrame, *, source: str | None = None) -> None:
-    """Raise :class:`InputError` unless ``prompts`` has the columns the scorer needs."""
-    if not isinstance(prompts, pd.DataFrame):
-        raise InputError(f"expected the prompts table as a pandas DataFrame, got {type(prompts).__name__}", file=source)
-    missing = [c for c in REQUIRED_PROMPT_COLUMNS if c not in prompts.columns]
-    if missing:
-        raise InputError(
-            f"the prompts table lacks column(s) {missing}; expected the columns of wvsalign.prompts.build_prompts "
-            f"(at least {list(REQUIRED_PROMPT_COLUMNS)})",
-            file=source,
-        )
+    """Raise :class:`InputError` unless ``prompts`` is a prompts table (``tables.check``) with unique ids."""
+    tables.check(prompts, "prompts", source=source)
     dup = prompts["prompt_id"].duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -177,7 +166,7 @@ def encode_requests(
 
 
 # ---- reference and normalisation ---------------------------------------------------------
-def naive_logprobs(model: Any, requests: Sequence[ScoringRequest], *, progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+def naive_logprobs(model: Any, requests: Sequence[ScoringRequest]) -> list[np.ndarray]:
     """Reference scores: one forward pass per prompt x option, no batching, no shared prefixes.
 
     Returns, per request, the log-likelihood of each option's continuation (float64 sums of
@@ -198,8 +187,6 @@ def naive_logprobs(model: Any, requests: Sequence[ScoringRequest], *, progress: 
                 picked = logp[torch.arange(len(cont), device=device), torch.tensor(cont, device=device)]
                 scores[j] = float(np.sum(picked.cpu().numpy().astype(np.float64)))
             out.append(scores)
-            if progress is not None:
-                progress(1)
     return out
 
 

@@ -13,7 +13,8 @@ recorded in the manifest (rewritten atomically), so after a kill at any point ev
 is either complete and recorded, complete but unrecorded (recomputed), or absent. A shard
 whose file is missing, unreadable, of the wrong size or checksum, or holds other prompts is
 reported (:class:`ShardWarning`) and recomputed. Leftover temporary files of a killed write
-are removed. A directory made with a different config is refused unless ``overwrite``.
+are removed. A directory made with a different config (the model's weights, by sha256, are
+part of it) is refused unless ``overwrite``, which starts it afresh.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_path, write_text_atomic
+from .._io import atomic_path, sha256_file, write_text_atomic
 from ..errors import ConfigError, InputError
 
 MANIFEST = "manifest.json"
@@ -75,14 +76,6 @@ def plan_shards(prompts: pd.DataFrame, shard_size: int) -> list[Shard]:
         digest = _digest(list(ids[rows]))
         shards.append(Shard(name=f"{k:05d}-{digest[:12]}", rows=rows, digest=digest))
     return shards
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ShardStore:
@@ -135,8 +128,7 @@ class ShardStore:
         old = manifest.get("config") or {}
         if old != self.config:
             if not overwrite:
-                diffs = [f"{k}: {old.get(k)!r} -> {self.config.get(k)!r}"
-                         for k in sorted(set(old) | set(self.config)) if old.get(k) != self.config.get(k)]
+                diffs = _differences(old, self.config)
                 raise ConfigError(
                     f"run directory {self.folder.parent} was created by a different config ({'; '.join(diffs)}); "
                     "pass overwrite=True (--overwrite) to replace its results, or use another run directory",
@@ -163,19 +155,8 @@ class ShardStore:
         self.problems.append(message)
         warnings.warn(message, ShardWarning, stacklevel=3)
 
-    def set_model(self, info: Mapping[str, Any], *, overwrite: bool = False) -> None:
-        """Record the loaded model's metadata; refuse a model whose weights differ from the recorded one."""
-        old = self.manifest.get("model")
-        if old and old.get("sha256") and info.get("sha256") and old["sha256"] != info["sha256"]:
-            if not overwrite:
-                raise ConfigError(
-                    f"run directory {self.folder.parent} was scored with model {old.get('name')!r} "
-                    f"(sha256 {old['sha256'][:12]}...) but the model now loaded has sha256 {str(info['sha256'])[:12]}...; "
-                    "pass overwrite=True (--overwrite) to start afresh, or use another run directory",
-                    file=self.folder / MANIFEST,
-                )
-            self._clear()
-            self.manifest = {"version": MANIFEST_VERSION, "config": self.config, "model": None, "shards": {}}
+    def set_model(self, info: Mapping[str, Any]) -> None:
+        """Record the loaded model's metadata (its weights' sha256 is part of the config, checked on opening)."""
         self.manifest["model"] = dict(info)
         self._save(self.manifest)
 
@@ -193,7 +174,7 @@ class ShardStore:
             problem = "its file is missing"
         elif path.stat().st_size != entry.get("bytes"):
             problem = f"its size is {path.stat().st_size} bytes, the manifest says {entry.get('bytes')}"
-        elif file_sha256(path) != entry.get("sha256"):
+        elif sha256_file(path) != entry.get("sha256"):
             problem = "its checksum does not match the manifest"
         if problem is None:
             return True
@@ -210,7 +191,7 @@ class ShardStore:
             _fault_point("shard_tmp_written")
         _fault_point("shard_written")
         self.manifest["shards"][shard.name] = {
-            "rows": int(len(frame)), "bytes": path.stat().st_size, "sha256": file_sha256(path),
+            "rows": int(len(frame)), "bytes": path.stat().st_size, "sha256": sha256_file(path),
             "digest": shard.digest, "prompts": int(len(shard.rows)),
         }
         self._save(self.manifest)
@@ -227,6 +208,20 @@ class ShardStore:
         if len(frame) != entry["rows"] or set(frame["prompt_id"].astype(str)) != set(prompt_ids):
             raise InputError("shard rows do not match its manifest entry; re-run to recompute it", file=path)
         return frame
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every differing key (nested mappings by dotted key)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(_differences(a, b, f"{prefix}{k}."))
+        else:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
 
 
 def _lock(folder: Path) -> Any:

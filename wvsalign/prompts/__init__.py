@@ -7,7 +7,8 @@
   naming the country), ``persona_system`` (the persona as system message), ``default``
   (no country; one prompt per item, country :data:`NO_COUNTRY`);
 * ``instructions``: ``default``, ``survey``, ``direct`` (each asks for the label only);
-* ``label_styles``: ``number`` ("1".."K"), ``letter`` ("A"..);
+* ``label_styles``: ``number`` ("1".."K"), ``letter`` ("A"..); scale items take number labels
+  only in the original order (:mod:`wvsalign.prompts.options`);
 * ``option_orders``: ``original``, ``reversed``, ``shuffled`` (seeded, per item);
 * ``languages``: ``en`` built in; more through translation files
   (:mod:`wvsalign.prompts.translations`, ``wvsalign/data/translations/README.md``).
@@ -19,12 +20,10 @@ from __future__ import annotations
 
 from .builder import NO_COUNTRY, PROMPT_COLUMNS, build_prompts, prompt_id
 from .formats import PromptFormat, get_format
-from .names import english_country_name
 from .options import LABEL_STYLES, OPTION_ORDERS
 from .translations import Translation, builtin_languages, load_translation, translation_for
 
 __all__ = [
     "NO_COUNTRY", "PROMPT_COLUMNS", "build_prompts", "prompt_id", "PromptFormat", "get_format",
-    "english_country_name", "LABEL_STYLES", "OPTION_ORDERS", "Translation", "builtin_languages",
-    "load_translation", "translation_for",
+    "LABEL_STYLES", "OPTION_ORDERS", "Translation", "builtin_languages", "load_translation", "translation_for",
 ]

@@ -14,20 +14,18 @@ country-conditioning sentence of the template at the end::
     Imagine you are a person from Japan.
 
 Because the country comes last, the prompts of one item for all countries share every token
-up to the country name, and the runner computes that prefix once. ``persona_system`` puts
-the persona in the system message instead, which leaves only the chat header in common.
-Measured with ``benchmarks/bench_prompt_sharing.py`` (SmolLM2 tokenizer, all 239 items x the
-55 default countries, default instruction, number labels, original order)::
+up to the country name. The runner puts all prompts in one radix tree and computes each shared
+prefix once, so whatever opens every prompt (a chat template's header, with the default
+system message some templates add) is shared as well. ``persona_system`` puts the persona in
+the system message instead: then all prompts share the header and the persona up to the
+country name, the prompts of one country share the whole system message across items, and
+the prompts of one item share nothing more. ``benchmarks/bench_prompt_sharing.py`` prints, per
+template, the tokens fed to the model and the tokens left once shared prefixes are counted
+once (:func:`wvsalign.inference.prefix.unique_tokens`).
 
-    template        format  tokens/prompt  shared by an item's countries  total/unique tokens
-    persona         chat    94.7           86.5 (91%)                     9.7
-    third_person    chat    95.7           86.5 (90%)                     8.9
-    persona_system  chat    85.7            9.0 (11%)                     1.1
-    default         chat    85.5           (one prompt per item)          1.0
-    persona         plain   69.7           64.5 (93%)                    10.9
-
-("total/unique": all prompt tokens over the tokens left when each shared prefix is counted
-once, the most that prefix sharing can save.)
+Number labels are refused on scale items (:func:`~wvsalign.prompts.options.is_scale_item`)
+in any order but the original: there they would not be the scale points (see
+:mod:`wvsalign.prompts.options`).
 """
 from __future__ import annotations
 
@@ -37,17 +35,17 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..survey.countries import Countries
 from ..survey.items import Item, ItemBank
 from .formats import get_format
-from .options import LABEL_STYLES, OPTION_ORDERS, check_choice, show_options
+from .options import LABEL_STYLES, OPTION_ORDERS, is_scale_item, show_options
 from .translations import Translation, load_translation, translation_for
 
 #: the country of prompts whose template names no country
 NO_COUNTRY = "NONE"
 
-#: columns of the table build_prompts returns (the ``prompts`` contract plus what scoring needs)
+#: columns of the table build_prompts returns (the ``prompts`` contract of wvsalign.tables and more)
 PROMPT_COLUMNS = (
     "prompt_id", "item_id", "category", "country", "language", "template", "instruction",
     "label_style", "option_order", "seed", "chat", "prompt_format", "text", "labels", "codes",
@@ -85,10 +83,16 @@ def build_prompts(
     variants = {
         "templates": _choices(templates, "templates"),
         "instructions": _choices(instructions, "instructions"),
-        "label_styles": [check_choice(s, LABEL_STYLES, "label style") for s in _choices(label_styles, "label_styles")],
-        "option_orders": [check_choice(o, OPTION_ORDERS, "option order") for o in _choices(option_orders, "option_orders")],
+        "label_styles": [
+            check_choice(s, "label_styles", LABEL_STYLES, what="label style") for s in _choices(label_styles, "label_styles")
+        ],
+        "option_orders": [
+            check_choice(o, "option_orders", OPTION_ORDERS, what="option order")
+            for o in _choices(option_orders, "option_orders")
+        ],
         "languages": _choices(languages, "languages"),
     }
+    _refuse_renumbered_scales(items, variants["label_styles"], variants["option_orders"])
     registry = Countries.load()
     country_codes = registry.resolve(countries) if countries else []
     extra = [t if isinstance(t, Translation) else load_translation(t) for t in translations]
@@ -161,6 +165,25 @@ def prompt_id(row: dict[str, Any]) -> str:
     payload["seed"] = row["seed"] if row["option_order"] == "shuffled" else None
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _refuse_renumbered_scales(items: list[Item], label_styles: list[str], option_orders: list[str]) -> None:
+    """InputError for number labels on scale items in an order other than the original."""
+    orders = [o for o in option_orders if o != "original"]
+    if "number" not in label_styles or not orders:
+        return
+    scale = [item.item_id for item in items if is_scale_item(item)]
+    if scale:
+        shown = ", ".join(scale[:5]) + (", ..." if len(scale) > 5 else "")
+        example = {"reversed": "label 2 would stand for point 9", "shuffled": "a line would read '1. 5'"}
+        what = f"the {' and '.join(orders)} option order" + ("s" if len(orders) > 1 else "")
+        raise InputError(
+            f"number labels on scale items in {what} would not be the scale points "
+            f"({'; '.join(f'{o}: {example[o]}' for o in orders)}), so an answer naming a scale point would be "
+            f"scored as another option; {len(scale)} scale item(s) asked for ({shown}): use label_styles=['letter'] "
+            f"with {'those orders' if len(orders) > 1 else 'that order'}, or option_orders=['original'] with number "
+            f"labels (two build_prompts calls can be concatenated)"
+        )
 
 
 def _choices(value: Sequence[str] | str, name: str) -> list[str]:

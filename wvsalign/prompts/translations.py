@@ -22,9 +22,11 @@ full example)::
         options: {1: Sehr wichtig, 2: Ziemlich wichtig, 3: Nicht sehr wichtig, 4: Überhaupt nicht wichtig}
 
 English (``en``) takes stems and option labels from the item bank and country names from the
-registry; every other language must list each item (and country) it is asked for, else an
-:class:`~wvsalign.errors.InputError` names the item (or country) and the language. The bare
-numbers of 10-point scales ("2" .. "9") need no translation.
+registry, except those ``en.yaml`` lists under ``countries:`` (names that take "the" in a
+sentence, such as "the United States"); every other language must list each item (and
+country) it is asked for, else an :class:`~wvsalign.errors.InputError` names the item (or
+country) and the language. The bare numbers of 10-point scales ("2" .. "9") need no
+translation.
 """
 from __future__ import annotations
 
@@ -34,12 +36,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import yaml
-
+from .. import _yaml
 from ..errors import InputError
 from ..survey.countries import Country
 from ..survey.items import Item
-from .names import english_country_name
 from .options import LABEL_STYLES, is_bare_number
 
 #: the language of the item bank's stems and labels and of the registry's country names
@@ -123,7 +123,7 @@ class Translation:
         if country.iso3 in self.countries:
             return self.countries[country.iso3]
         if self.language == BANK_LANGUAGE:
-            return english_country_name(country.name)
+            return country.name
         raise InputError(
             f"no translation of country {country.iso3} ({country.name}) into language {self.language!r}; "
             f"add it under 'countries:'",
@@ -180,13 +180,7 @@ def builtin_languages() -> list[str]:
 
 def load_translation(path: str | Path) -> Translation:
     """Read one translation file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("translation file not found", file=path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", file=path) from None
+    raw = _yaml.load_file(path, what="translation file (YAML; see wvsalign/data/translations/README.md)")
     return parse_translation(raw, source=str(path))
 
 
@@ -195,7 +189,7 @@ def translation_for(language: str, extra: Iterable[Translation] = ()) -> Transla
     parts = []
     if language in builtin_languages():
         ref = resources.files("wvsalign").joinpath(f"data/translations/{language}.yaml")
-        raw = yaml.safe_load(ref.read_text(encoding="utf-8"))
+        raw = _yaml.safe_load(ref.read_text(encoding="utf-8"))
         parts.append(parse_translation(raw, source=f"wvsalign/data/translations/{language}.yaml"))
     parts.extend(t for t in extra if t.language == language)
     if not parts:

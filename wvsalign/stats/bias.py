@@ -26,17 +26,16 @@ import numpy as np
 import pandas as pd
 
 from .. import tables
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..survey.countries import Countries
 from ..survey.items import ItemBank
-from .correlation import (
-    ALIGNMENT_COLUMNS, METHODS, alignment, model_keys, pearson_from_sums,
-)
 from .bootstrap import (
-    CI_METHODS, check_choice, check_count, check_level, cluster_sums, draw_counts, interval,
-    permutation_pvalue,
+    CI_METHODS, check_count, check_level, cluster_sums, draw_counts, interval, permutation_pvalue,
 )
-from .scores import DEFAULT_COUNTRY, VARIANT_COLUMNS
+from .correlation import (
+    ALIGNMENT_COLUMNS, METHODS, alignment, alignment_frame, group_labels, model_keys, pearson_from_sums,
+)
+from .scores import DEFAULT_COUNTRY, variant_columns
 from .similarity import METRICS as SIMILARITY_METRICS
 from .similarity import distribution_similarity
 
@@ -118,7 +117,7 @@ def per_country(
     if rows.empty:
         raise InputError("the alignment table has no per-country rows (group_by == 'country'); "
                          "compute it with alignment(scores, by='country')", column="group_by")
-    keys = ["model"] + [c for c in VARIANT_COLUMNS if c in rows.columns and rows[c].notna().any()] + ["metric"]
+    keys = ["model"] + variant_columns(rows) + ["metric"]
     return rows, keys
 
 
@@ -157,7 +156,13 @@ def _group_test(
     n_perm = check_count(n_perm, "n_perm", 1)
     level = check_level(level)
     ci_method = check_choice(ci_method, "ci_method", CI_METHODS)
-    wide = rows.pivot_table(index=keys, columns="group", values="estimate", aggfunc="first", dropna=False)
+    dup = rows.duplicated(keys + ["group"])
+    if dup.any():
+        first = rows[dup].iloc[0]
+        raise InputError(f"more than one per-country value for {dict(first[keys + ['group']])}; keep one row per "
+                         f"model configuration, metric and country (the variant columns that tell them apart)",
+                         column="group")
+    wide = rows.pivot(index=keys, columns="group", values="estimate")
     out = []
     for name, inside_by_country in split.items():
         # rows with the same set of available countries share their draws
@@ -170,21 +175,15 @@ def _group_test(
                                   level=level, ci_method=ci_method)
             if res["n_in"] == 0 or res["n_out"] == 0:
                 continue
-            frame = sub.index.to_frame(index=False)
-            frame["group_by"] = group_by
-            frame["group"] = name
-            for key in ("estimate", "ci_low", "ci_high", "p", "mean_in", "mean_out", "n_in", "n_out"):
-                frame[key] = res[key]
-            frame["n"] = len(cols)
-            out.append(frame)
+            out.append(alignment_frame(
+                sub.index.to_frame(index=False), group_by=group_by, group=name,
+                **{k: res[k] for k in ("estimate", "ci_low", "ci_high", "p")}, n=len(cols), method="permutation",
+                ci_method=ci_method, resampled="country", level=level,
+                **{k: res[k] for k in ("mean_in", "mean_out", "n_in", "n_out")}))
     if not out:
         raise InputError(f"no model has countries on both sides of the {group_by} split; check the country codes "
                          f"and the registry's {group_by} values", column="group")
     result = pd.concat(out, ignore_index=True)
-    result["method"] = "permutation"
-    result["ci_method"] = ci_method
-    result["resampled"] = "country"
-    result["level"] = level
     variant = [k for k in keys if k not in ("model", "metric")]
     return result[["model"] + variant + list(BIAS_COLUMNS[1:])].reset_index(drop=True)
 
@@ -297,7 +296,7 @@ def default_ranking(
         broadcast = _broadcast_default(data, countries, default_country)
         table = distribution_similarity(broadcast, human, bank, metric=metric, by="country", ci=ci, resample="items",
                                         n_boot=n_boot, level=level, seed=seed)
-    keys = ["model"] + [c for c in VARIANT_COLUMNS if c in table.columns]
+    keys = ["model"] + variant_columns(table, min_values=0)
     table["rank"] = (table.groupby(keys, dropna=False)["estimate"].rank(ascending=False, method="min")
                      .astype("Int64"))
     return table.sort_values(keys + ["rank"], kind="stable").reset_index(drop=True)
@@ -381,17 +380,10 @@ def steerability(
         low[block.groups], high[block.groups] = lo, hi
     estimate = r_p - r_d
     p = _swap_test(x, d, y, gid, item, n_groups, estimate, n_perm, seed)
-    labels = triples.assign(_g=gid).drop_duplicates("_g").sort_values("_g")
-    out = labels[keys].reset_index(drop=True).rename(columns={"source": "model"})
-    out["group_by"] = "country"
-    out["group"] = labels["country"].to_numpy()
-    out["metric"] = "steerability"
-    out["estimate"], out["ci_low"], out["ci_high"], out["p"], out["n"] = estimate, low, high, p, n
-    out["method"] = "permutation"
-    out["ci_method"] = ci_method
-    out["resampled"] = "item"
-    out["level"] = level
-    out["r_persona"], out["r_default"] = r_p, r_d
+    labels = group_labels(triples, gid)
+    out = alignment_frame(labels[keys], group_by="country", group=labels["country"], metric="steerability",
+                          estimate=estimate, ci_low=low, ci_high=high, p=p, n=n, method="permutation",
+                          ci_method=ci_method, resampled="item", level=level, r_persona=r_p, r_default=r_d)
     return tables.check(out, "alignment")
 
 

@@ -18,16 +18,16 @@ are left out of the interval.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
-from typing import Iterator, Literal, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 
-Resample = Literal["countries", "items", "both"]
 #: resampling choice -> the units it resamples
 RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {
     "countries": ("country",),
@@ -40,17 +40,11 @@ BLOCK_BYTES = 64 * 2**20
 
 
 # ---- argument checks ------------------------------------------------------------------------
-def check_choice(value: object, name: str, allowed: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise an InputError naming ``name``."""
-    if value not in allowed:
-        raise InputError(f"argument {name}={value!r}; expected one of {list(allowed)}")
-    return str(value)
-
-
-def check_level(level: float) -> float:
-    """A confidence level strictly between 0 and 1."""
-    if not isinstance(level, (int, float)) or not 0 < float(level) < 1:
-        raise InputError(f"argument level={level!r}; expected a confidence level between 0 and 1, e.g. 0.95")
+def check_level(level: float, name: str = "level") -> float:
+    """A confidence level (``name`` "level") or significance level (``name`` "alpha") strictly between 0 and 1."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < float(level) < 1:
+        kind, example = ("significance", 0.05) if name == "alpha" else ("confidence", 0.95)
+        raise InputError(f"argument {name}={level!r}; expected a {kind} level between 0 and 1, e.g. {example}")
     return float(level)
 
 
@@ -209,14 +203,14 @@ class Block:
     """Sums for groups that share their clusters (and so their bootstrap draws).
 
     ``groups``: group codes (g,); ``units``: the resampled units; ``full``: (g, F) sums over all
-    observations; ``replicates``: (n_boot, g, F) or None; ``jackknife``: per unit, (g, n_j, F)
-    sums with one cluster left out, or None.
+    observations; ``replicates``: (n_boot, g, F); ``jackknife``: per unit, (g, n_j, F) sums
+    with one cluster left out, or None.
     """
 
     groups: np.ndarray
     units: tuple[str, ...]
     full: np.ndarray
-    replicates: np.ndarray | None
+    replicates: np.ndarray
     jackknife: list[np.ndarray] | None
 
 
@@ -279,14 +273,12 @@ def cluster_sums(
     n_boot: int = 2000,
     seed: int = 0,
     jackknife: bool = False,
-    bootstrap: bool = True,
-    block_bytes: int = BLOCK_BYTES,
 ) -> Iterator[Block]:
     """Bootstrap replicate sums of per-observation ``features`` (n, F) for every group.
 
     ``group``, ``country``, ``item`` are integer codes per observation (groups 0..G-1).
     Yields :class:`Block` objects (groups sharing clusters, split to stay within
-    ``block_bytes``). Replicate sums equal the feature sums of the data set in which every
+    :data:`BLOCK_BYTES`). Replicate sums equal the feature sums of the data set in which every
     observation is repeated (multiplicity of its country) x (multiplicity of its item) times.
     """
     features = np.asarray(features, dtype=np.float64)
@@ -298,9 +290,8 @@ def cluster_sums(
     bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
     for units, groups, codes in signature_blocks(group, country, item, units_per_group):
         sizes = {u: len(codes[u]) for u in units}
-        counts = draw_design(sizes, n_boot, seed) if bootstrap else {}
-        per_group_bytes = max(1, (n_boot if bootstrap else 1) * n_feat * 8)
-        step = max(1, block_bytes // per_group_bytes)
+        counts = draw_design(sizes, n_boot, seed)
+        step = max(1, BLOCK_BYTES // max(1, n_boot * n_feat * 8))
         for start in range(0, len(groups), step):
             chunk = groups[start:start + step]
             rows = np.concatenate([order[bounds[g]:bounds[g + 1]] for g in chunk])
@@ -332,19 +323,17 @@ def _block(
     cells = np.stack([np.bincount(flat, weights=feats[:, f], minlength=size) for f in range(n_feat)], axis=-1)
     cells = cells.reshape(shape + (n_feat,))
     full = cells.reshape(g, -1, n_feat).sum(axis=1)
-    replicates = None
-    if counts:
-        if len(units) == 1:
-            m = counts[units[0]]  # (B, C)
-            k = cells.shape[1]
-            replicates = (m @ cells.transpose(1, 0, 2).reshape(k, g * n_feat)).reshape(-1, g, n_feat)
-        else:
-            mc, mi = counts["country"], counts["item"]
-            c, j = shape[1], shape[2]
-            replicates = np.empty((mc.shape[0], g, n_feat))
-            for k in range(g):
-                tmp = (mc @ cells[k].reshape(c, j * n_feat)).reshape(-1, j, n_feat)
-                replicates[:, k, :] = np.einsum("bjf,bj->bf", tmp, mi)
+    if len(units) == 1:
+        m = counts[units[0]]  # (B, C)
+        k = cells.shape[1]
+        replicates = (m @ cells.transpose(1, 0, 2).reshape(k, g * n_feat)).reshape(-1, g, n_feat)
+    else:
+        mc, mi = counts["country"], counts["item"]
+        c, j = shape[1], shape[2]
+        replicates = np.empty((mc.shape[0], g, n_feat))
+        for k in range(g):
+            tmp = (mc @ cells[k].reshape(c, j * n_feat)).reshape(-1, j, n_feat)
+            replicates[:, k, :] = np.einsum("bjf,bj->bf", tmp, mi)
     jack = None
     if jackknife:
         jack = []

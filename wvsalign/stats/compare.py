@@ -46,9 +46,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..tables import check
-from .correlation import pearson_features, pearson_from_sums
+from .bootstrap import check_level
+from .correlation import BY, GROUP_COLUMN, correlation_table
 
 DESIGNS = ("independent", "overlapping", "nonoverlapping")
 
@@ -268,9 +269,7 @@ def _resolve_methods(method: str | Sequence[str], design: str) -> list[str]:
 
 
 def _resolve_alternative(alternative: str) -> str:
-    if alternative not in ALTERNATIVES:
-        raise InputError(f"alternative must be one of {sorted(ALTERNATIVES)}", value=alternative)
-    return ALTERNATIVES[alternative]
+    return ALTERNATIVES[check_choice(alternative, "alternative", tuple(ALTERNATIVES))]
 
 
 # --------------------------------------------------------------------------- public API
@@ -305,8 +304,7 @@ def compare_correlations(
     if design not in DESIGNS:
         raise InputError(f"design must be one of {list(DESIGNS)}", value=design)
     alternative = _resolve_alternative(alternative)
-    if not (0 < float(level) < 1):
-        raise InputError("level must lie strictly between 0 and 1", value=level)
+    level = check_level(level)
     methods = _resolve_methods(method, design)
 
     given = {"n2": n2, "r12": r12, "r_x1x2": r_x1x2, "r_x1y2": r_x1y2, "r_y1x2": r_y1x2, "r_y1y2": r_y1y2}
@@ -340,7 +338,7 @@ def compare_correlations(
 
     scalar = all(np.ndim(v) == 0 for v in raw.values())
     flat = {k: v.ravel() for k, v in arrays.items()}
-    return _table(design, methods, flat, alternative, float(level), scalar=scalar)
+    return _table(design, methods, flat, alternative, level, scalar=scalar)
 
 
 def _method_block(design: str, meth: str, a: dict[str, np.ndarray], alternative: str, level: float,
@@ -390,9 +388,6 @@ def _table(design: str, methods: list[str], a: dict[str, np.ndarray], alternativ
 
 
 # --------------------------------------------------------------------------- data level
-BY_COLUMNS = {"category": "category", "country": "country", "item": "item_id", "item_id": "item_id"}
-
-
 def compare_alignment(
     scores: pd.DataFrame,
     model_a: str,
@@ -407,21 +402,20 @@ def compare_alignment(
 ) -> pd.DataFrame:
     """Does model A align with people better than model B? Overlapping-correlation tests on a scores table.
 
-    Within each group (``by`` in "category", "country", "item", "overall"), the pairs ``on``
-    (country x item) that all three sources have are used: r1 = r(A, human), r2 = r(B, human),
-    r12 = r(A, B), n = their number; then :func:`compare_correlations` with
-    ``design="overlapping"``. Returns one row per group and method with model_a, model_b,
-    group_by, group (``"all"`` for ``by="overall"``), r12 and the columns of
-    :func:`compare_correlations`. Groups with fewer than 4 pairs or a constant source get NaN.
+    Within each group (``by`` in "category", "country", "item", "overall", as in
+    :func:`wvsalign.stats.alignment`), the pairs ``on`` (country x item) that all three sources
+    have are used: r1 = r(A, human), r2 = r(B, human), r12 = r(A, B), n = their number; then
+    :func:`compare_correlations` with ``design="overlapping"``. Returns one row per group and
+    method with model_a, model_b, group_by, group (``"all"`` for ``by="overall"``), r12 and the
+    columns of :func:`compare_correlations`. Groups with fewer than 4 pairs or a constant source
+    get NaN.
     """
     check(scores, "scores")
     on = list(on)
     missing = [c for c in on if c not in scores.columns]
     if missing:
         raise InputError(f"the scores table lacks the key column(s) {missing} named in on=", column=missing[0])
-    if by != "overall" and by not in BY_COLUMNS:
-        raise InputError(f"by must be one of {['overall', *BY_COLUMNS]}", value=by)
-    by_col = None if by == "overall" else BY_COLUMNS[by]
+    by_col = GROUP_COLUMN[check_choice(by, "by", BY)]
     sources = [human_source, model_a, model_b]
     if len(set(sources)) < 3:
         raise InputError("model_a, model_b and human_source must be three different sources", value=sources)
@@ -432,6 +426,7 @@ def compare_alignment(
                              column="source")
     methods = _resolve_methods(method, "overlapping")
     alternative = _resolve_alternative(alternative)
+    level = check_level(level)
 
     keys = on + ([by_col] if by_col and by_col not in on else [])
     sub = scores.loc[scores["source"].isin(sources), ["source", *keys, "mean_score"]]
@@ -445,37 +440,28 @@ def compare_alignment(
             value=tuple(sub.iloc[row][keys]),
         )
     wide = sub.pivot(index=keys, columns="source", values="mean_score").dropna(subset=sources).reset_index()
-    group = wide[by_col].astype(str) if by_col else pd.Series("all", index=wide.index)
+    codes, groups = pd.factorize(wide[by_col].astype(str) if by_col else pd.Series("all", index=wide.index),
+                                 sort=True)
     h, x, y = (wide[s].to_numpy(float) for s in sources)
-    stats_ = _grouped_correlations(group, {"ah": (x, h), "bh": (y, h), "ab": (x, y)})
+    no_cluster = np.zeros(len(codes), dtype=np.int64)  # clusters matter for bootstrap intervals only
 
-    n = stats_["n"].to_numpy(float)
-    r1, r2, r12 = (stats_[k].to_numpy(float) for k in ("ah", "bh", "ab"))
+    def pearson(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+        return correlation_table(a, b, codes, no_cluster, no_cluster, ci="none")
+
+    r_ah = pearson(x, h)
+    r1, r2, r12 = (t["estimate"].to_numpy() for t in (r_ah, pearson(y, h), pearson(x, y)))
+    n = r_ah["n"].to_numpy(float)
     valid = (n > 3) & np.isfinite(r1) & np.isfinite(r2) & np.isfinite(r12)
     valid &= (np.abs(r1) < 1) & (np.abs(r2) < 1) & (np.abs(r12) < 1)
     flat = {"r1": np.where(valid, r1, np.nan), "r2": np.where(valid, r2, np.nan),
             "r12": np.where(valid, r12, np.nan), "n": n}
-    out = _table("overlapping", methods, flat, alternative, float(level), scalar=False)
+    out = _table("overlapping", methods, flat, alternative, level, scalar=False)
     idx = out.pop("comparison").to_numpy()
     out["r1"], out["r2"] = r1[idx], r2[idx]
     out["estimate"] = out["r1"] - out["r2"]
-    out.insert(0, "group", stats_.index.to_numpy()[idx])
+    out.insert(0, "group", np.asarray(groups)[idx])
     out.insert(0, "group_by", by)
     out.insert(0, "model_b", model_b)
     out.insert(0, "model_a", model_a)
     out.insert(out.columns.get_loc("r2") + 1, "r12", r12[idx])
     return out.drop(columns="n2")
-
-
-def _grouped_correlations(group: pd.Series, pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
-    """Pearson r of each (x, y) pair within each group (sorted), plus the group size n."""
-    codes, labels = pd.factorize(group, sort=True)
-    out = {}
-    for name, (x, y) in pairs.items():
-        features = pearson_features(x - x.mean(), y - y.mean())
-        sums = np.zeros((len(labels), features.shape[1]))
-        np.add.at(sums, codes, features)
-        out[name] = pearson_from_sums(sums)
-    result = pd.DataFrame(out, index=pd.Index(labels, name="group"))
-    result["n"] = np.bincount(codes, minlength=len(labels))
-    return result

@@ -31,12 +31,13 @@ from scipy.special import ndtri
 
 from .. import tables
 from ..errors import InputError
-from .bootstrap import (
-    BLOCK_BYTES, CI_METHODS, RESAMPLE_UNITS, check_choice, check_count, check_level, cluster_sums,
-    draw_design, interval, resampled_units, signature_blocks,
-)
+from ..errors import check_choice
 from ..survey.items import ItemBank
-from .scores import VARIANT_COLUMNS, mean_scores
+from .bootstrap import (
+    BLOCK_BYTES, CI_METHODS, RESAMPLE_UNITS, check_count, check_level, cluster_sums, draw_design, interval,
+    resampled_units, signature_blocks,
+)
+from .scores import mean_scores, variant_columns
 
 METHODS = ("pearson", "spearman")
 CI_KINDS = ("fisher", "bootstrap", "none")
@@ -46,6 +47,23 @@ GROUP_COLUMN = {"category": "category", "country": "country", "item": "item_id",
 #: columns of every alignment-style table, in order (variant columns go after ``model``)
 ALIGNMENT_COLUMNS = ("model", "group_by", "group", "metric", "estimate", "ci_low", "ci_high", "p", "n",
                      "method", "ci_method", "resampled", "level")
+
+
+# ---- output frames ---------------------------------------------------------------------------
+def group_labels(frame: pd.DataFrame, gid: np.ndarray) -> pd.DataFrame:
+    """The first row of ``frame`` for each group code 0..G-1 in ``gid``, in code order."""
+    return frame.assign(_g=gid).drop_duplicates("_g").sort_values("_g").reset_index(drop=True)
+
+
+def alignment_frame(keys: pd.DataFrame, **columns) -> pd.DataFrame:
+    """An alignment-style table: the ``keys`` columns (one row per result; ``source`` renamed
+    ``model``), then ``columns`` (scalars or one value per row): those of the alignment vocabulary
+    in its order (:data:`ALIGNMENT_COLUMNS`), then the others in the order given."""
+    out = keys.reset_index(drop=True).rename(columns={"source": "model"})
+    for col in [c for c in ALIGNMENT_COLUMNS if c in columns] + [c for c in columns if c not in ALIGNMENT_COLUMNS]:
+        value = columns[col]
+        out[col] = value.to_numpy() if isinstance(value, pd.Series) else value
+    return out
 
 
 # ---- statistics from sums --------------------------------------------------------------------
@@ -233,8 +251,7 @@ def _spearman_bootstrap(x, y, group, country, item, estimate, resample, n_boot, 
 # ---- public API ------------------------------------------------------------------------------
 def model_keys(scores: pd.DataFrame, human_source: str = "human") -> list[str]:
     """Columns that identify a model configuration: source plus variant columns used by model rows."""
-    models = scores[scores["source"] != human_source]
-    return ["source"] + [c for c in VARIANT_COLUMNS if c in scores.columns and models[c].notna().any()]
+    return ["source"] + variant_columns(scores[scores["source"] != human_source])
 
 
 def pair_scores(scores: pd.DataFrame, human_source: str = "human") -> tuple[pd.DataFrame, list[str]]:
@@ -314,12 +331,9 @@ def alignment(
     item = pd.factorize(pairs["item_id"], sort=True)[0]
     res = correlation_table(pairs["x"].to_numpy(), pairs["y"].to_numpy(), gid, country, item, method=method,
                             ci=ci, resample=resample, n_boot=n_boot, ci_method=ci_method, level=level, seed=seed)
-    labels = pairs.assign(_g=gid).drop_duplicates("_g").sort_values("_g")
-    out = labels[keys].reset_index(drop=True).rename(columns={"source": "model"})
-    out["group_by"] = by
-    out["group"] = labels[group_col].to_numpy() if group_col else "all"
-    out["metric"] = method
-    out = pd.concat([out, res.reset_index(drop=True)], axis=1)
+    labels = group_labels(pairs, gid)
+    out = alignment_frame(labels[keys], group_by=by, group=labels[group_col] if group_col else "all", metric=method,
+                          **res)
     return tables.check(out, "alignment")
 
 

@@ -44,7 +44,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .scores import VARIANT_COLUMNS
+from ..survey.distributions import check_weights
+from .correlation import alignment_frame
+from .scores import variant_columns
 
 DIMENSIONS = ("traditional_secular", "survival_self_expression")
 SECULAR_VARIABLES = ("F063", "Y003", "G006", "F120", "E018")
@@ -107,8 +109,7 @@ def expected_map_variables(table: pd.DataFrame, keys: Sequence[str] | None = Non
     if value is None or not {"item_id", "code"} <= set(table.columns):
         raise InputError("expected a probs table (item_id, code, prob) or a human table (item_id, code, share)")
     if keys is None:
-        keys = (["model", "country"] + [c for c in VARIANT_COLUMNS if c in table.columns]) if value == "prob" \
-            else ["country"]
+        keys = ["model", "country"] + variant_columns(table, min_values=0) if value == "prob" else ["country"]
     keys = list(keys)
     unit = keys + (["prompt_id"] if value == "prob" and "prompt_id" in table.columns else [])
     df = table[table["item_id"].isin(SOURCE_COLUMNS)].copy()
@@ -243,6 +244,7 @@ class CultureMap:
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _weights(self, respondents: pd.DataFrame, weights) -> np.ndarray:
+        """Positive finite weights, one per respondent; a bad one is named by the respondents' index label."""
         if weights is None:
             return np.ones(len(respondents))
         if isinstance(weights, str):
@@ -256,10 +258,9 @@ class CultureMap:
             column = "weights"
             if w.shape != (len(respondents),):
                 raise InputError(f"weights must have one value per respondent ({len(respondents)}); got {w.shape}")
-        bad = np.isnan(w) | (w < 0)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise InputError("weights must be non-negative numbers", column=column, row=row, value=w[row])
+        # read_wvs numbers respondents by their row in the file; other indexes: rows counted from 1
+        rows = respondents.index.to_numpy() if pd.api.types.is_integer_dtype(respondents.index) else None
+        check_weights(w, column=column, rows=rows)
         return w
 
     @staticmethod
@@ -332,17 +333,11 @@ class CultureMap:
         b = ref[list(DIMENSIONS)].to_numpy(dtype=np.float64)
         dist = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1))  # (entities, countries)
         entity = positions[keys].rename(columns={"country": "persona"}).reset_index(drop=True)
-        out = entity.loc[np.repeat(np.arange(len(entity)), len(ref))].reset_index(drop=True)
-        out["group_by"] = "country"
-        out["group"] = np.tile(ref["country"].to_numpy(), len(entity))
-        out["metric"] = "cultural_distance"
-        out["estimate"] = dist.ravel()
-        out["ci_low"] = out["ci_high"] = out["p"] = np.nan
-        out["n"] = np.tile(ref["n"].to_numpy(), len(entity))
-        out["method"] = "euclidean"
-        out["ci_method"] = "none"
-        out["rank"] = (pd.DataFrame(dist).rank(axis=1, method="min").to_numpy().ravel()).astype(np.int64)
-        return out
+        return alignment_frame(
+            entity.loc[np.repeat(np.arange(len(entity)), len(ref))], group_by="country",
+            group=np.tile(ref["country"].to_numpy(), len(entity)), metric="cultural_distance", estimate=dist.ravel(),
+            ci_low=np.nan, ci_high=np.nan, p=np.nan, n=np.tile(ref["n"].to_numpy(), len(entity)), method="euclidean",
+            ci_method="none", rank=pd.DataFrame(dist).rank(axis=1, method="min").to_numpy().ravel().astype(np.int64))
 
 
 def culture_map(respondents: pd.DataFrame, weights: str | Sequence[float] | None = "weight", *,

@@ -14,6 +14,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from ..errors import InputError
+from .bootstrap import check_level
 
 #: wvsalign / R method names -> statsmodels' multipletests names
 METHODS: dict[str, str] = {
@@ -59,8 +60,7 @@ def adjust_pvalues(p, method: str = "holm", alpha: float = 0.05):
     adjusted values depend on it); :func:`adjust_table` uses it to decide ``reject``.
     """
     sm_method = _method(method)
-    if not (0 < float(alpha) < 1):
-        raise InputError("alpha must lie strictly between 0 and 1", value=alpha)
+    alpha = check_level(alpha, "alpha")
     is_series = isinstance(p, pd.Series)
     try:
         values = np.asarray(p, dtype=float)

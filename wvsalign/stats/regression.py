@@ -31,6 +31,7 @@ import statsmodels.api as sm
 from statsmodels.tools import sm_exceptions
 
 from ..errors import InputError
+from .bootstrap import check_level
 
 OLS_COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
 #: statsmodels' discrete models compute only HC0 as a sandwich (HC1-HC3 silently equal HC0)
@@ -126,8 +127,7 @@ class RegressionResult:
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
         """One row per coefficient: term, estimate, std_error, statistic, p, ci_low, ci_high."""
-        if not (0 < level < 1):
-            raise InputError("level must lie strictly between 0 and 1", value=level)
+        level = check_level(level)
         res, terms = self.result, self.terms
         ci = pd.DataFrame(res.conf_int(alpha=1 - level)).loc[terms]
         out = pd.DataFrame({

@@ -25,6 +25,7 @@ with ``by=None``):
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Sequence
 
 import numpy as np
@@ -32,14 +33,16 @@ import pandas as pd
 from scipy import stats as sps
 
 from .. import tables
-from ..errors import InputError
+from ..errors import InputError, check_choice
+from ..tables import VARIANT_COLUMNS
+from .bootstrap import BLOCK_BYTES, check_count, check_level, permutation_pvalue
 from .correlation import ALIGNMENT_COLUMNS, BY, GROUP_COLUMN
-from .bootstrap import BLOCK_BYTES, check_choice, check_count, check_level, permutation_pvalue
-from .scores import DEFAULT_COUNTRY, VARIANT_COLUMNS
+from .scores import DEFAULT_COUNTRY, variant_columns
 
 #: format factors tested by default (language too, when present)
 FACTORS = ("instruction", "label_style", "option_order", "template", "language")
 _ONEHOT_MAX_PERMUTATIONS = 24  # up to 4 levels: level means by one matmul per level permutation
+_MAX_RANKED_LEVELS = 20  # 20! < 2**63: random level orders drawn as int64 ranks up to 20 levels
 
 
 def _model_rows(scores: pd.DataFrame, human_source: str) -> pd.DataFrame:
@@ -60,33 +63,65 @@ def level_permutation_test(
     permuted independently (scipy.stats.permutation_test(permutation_type="samples") with the
     levels as samples); all (L!)^S arrangements when there are at most ``n_perm``. Returns the
     statistic (I,), the one-sided p (I,) and whether the test was exact.
+
+    A random arrangement draws, per stratum, the rank of its level order among the L! orders in
+    lexicographic order (L <= 20; the order is decoded from the rank, the L! orders are never
+    listed) or, for more levels, a random order directly.
     """
     cube = np.asarray(cube, dtype=np.float64)
     n_items, n_strata, n_levels = cube.shape
     observed = _level_ss(cube.mean(axis=1))
-    perms = np.array(list(itertools.permutations(range(n_levels))), dtype=np.int64)  # (L!, L)
-    exact = len(perms) ** n_strata <= n_perm
+    n_orders = math.factorial(n_levels)
+    exact = n_orders**n_strata <= n_perm
+    rng = np.random.default_rng([3, seed])
     if exact:
-        choice = np.array(list(itertools.product(range(len(perms)), repeat=n_strata)), dtype=np.int64)
+        # ranks of the level orders of every arrangement (n_orders**n_strata <= n_perm rows)
+        choice = np.array(list(itertools.product(range(n_orders), repeat=n_strata)), dtype=np.int64)
+    elif n_levels <= _MAX_RANKED_LEVELS:
+        choice = rng.integers(0, n_orders, (n_perm, n_strata))
     else:
-        choice = np.random.default_rng([3, seed]).integers(0, len(perms), (n_perm, n_strata))
-    null = np.empty((len(choice), n_items))
-    onehot = len(perms) <= _ONEHOT_MAX_PERMUTATIONS
+        choice = None
+        orders = np.empty((n_perm, n_strata, n_levels), dtype=np.int16)
+        for s in range(n_strata):
+            orders[:, s] = np.argsort(rng.random((n_perm, n_levels)), axis=-1)
+    n_draws = n_perm if choice is None else len(choice)
+    null = np.empty((n_draws, n_items))
+    onehot = choice is not None and n_orders <= _ONEHOT_MAX_PERMUTATIONS
+    perms = _unrank_orders(np.arange(n_orders), n_levels) if onehot else None  # (L!, L)
     bytes_per_draw = n_items * n_levels * 8 * (1 if onehot else n_strata)
     step = max(1, BLOCK_BYTES // bytes_per_draw)
-    for start in range(0, len(choice), step):
-        ch = choice[start:start + step]
+    for start in range(0, n_draws, step):
         if onehot:
+            ch = choice[start:start + step]
             means = np.zeros((len(ch), n_items, n_levels))
             for k, perm in enumerate(perms):
                 a = (ch == k).astype(np.float64)  # (P, S)
                 means += np.einsum("ps,isl->pil", a, cube[:, :, perm], optimize=True)
         else:
-            idx = perms[ch]  # (P, S, L)
+            idx = orders[start:start + step] if choice is None else _unrank_orders(choice[start:start + step],
+                                                                                   n_levels)  # (P, S, L)
             gathered = cube[:, np.arange(n_strata)[None, :, None], idx]  # (I, P, S, L)
             means = gathered.sum(axis=2).transpose(1, 0, 2)
         null[start:start + step] = _level_ss(means / n_strata)
     return observed, permutation_pvalue(null, observed, exact=exact, alternative="greater"), exact
+
+
+def _unrank_orders(rank: np.ndarray, n_levels: int) -> np.ndarray:
+    """The orders of ``range(n_levels)`` with the given lexicographic ranks: shape rank.shape + (L,).
+
+    Rank k is the k-th tuple of ``itertools.permutations(range(n_levels))`` (factorial number
+    system: digit i, k // (L-1-i)! mod (L-i), picks among the levels not yet placed).
+    """
+    rank = np.asarray(rank, dtype=np.int64)
+    remaining = np.broadcast_to(np.arange(n_levels, dtype=np.int64), rank.shape + (n_levels,))
+    out = np.empty(rank.shape + (n_levels,), dtype=np.int64)
+    for i in range(n_levels):
+        base = math.factorial(n_levels - 1 - i)
+        digit = (rank // base) % (n_levels - i)
+        out[..., i] = np.take_along_axis(remaining, digit[..., None], axis=-1)[..., 0]
+        after = np.arange(n_levels - i - 1) >= digit[..., None]  # drop the level just placed
+        remaining = np.where(after, remaining[..., 1:], remaining[..., :-1])
+    return out
 
 
 def _level_ss(level_means: np.ndarray) -> np.ndarray:
@@ -111,7 +146,7 @@ def format_effects(
     """
     n_perm = check_count(n_perm, "n_perm", 1)
     models = _model_rows(scores, human_source)
-    present = [c for c in VARIANT_COLUMNS if c in models.columns and models[c].notna().any()]
+    present = variant_columns(models)
     wanted = [f for f in (FACTORS if factors is None else factors)]
     unknown = [f for f in wanted if f not in VARIANT_COLUMNS]
     if unknown:
@@ -271,7 +306,7 @@ def variant_agreement(
     by = check_choice(by, "by", BY)
     level = check_level(level)
     models = _model_rows(scores, human_source)
-    present = [c for c in VARIANT_COLUMNS if c in models.columns and models[c].nunique() > 1]
+    present = variant_columns(models, min_values=2)
     raters = present if variants is None else list(variants)
     bad = [c for c in raters if c not in models.columns]
     if bad:

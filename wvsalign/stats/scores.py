@@ -33,28 +33,53 @@ import numpy as np
 import pandas as pd
 
 from .. import tables
-from ..errors import InputError
+from ..errors import InputError, check_choice
+from ..prompts import NO_COUNTRY
 from ..survey.items import ItemBank
-from .bootstrap import check_choice
+from ..tables import VARIANT_COLUMNS
 
 SCALES = ("unit", "kim_baek", "position")
-#: prompt-variant columns of the probs table (those present travel into the scores table)
-VARIANT_COLUMNS = ("template", "instruction", "label_style", "option_order", "language")
 #: the country code of the no-country default condition
-DEFAULT_COUNTRY = "NONE"
+DEFAULT_COUNTRY = NO_COUNTRY
+
+
+def variant_columns(frame: pd.DataFrame, *, min_values: int = 1) -> list[str]:
+    """The variant columns of ``frame`` (in :data:`VARIANT_COLUMNS` order) with at least
+    ``min_values`` distinct non-missing values: 0 every one present, 1 (default) those in use,
+    2 those that vary."""
+    def enough(col: pd.Series) -> bool:
+        if min_values <= 1:
+            return min_values <= 0 or bool(col.notna().any())
+        return col.nunique() >= min_values
+
+    return [c for c in VARIANT_COLUMNS if c in frame.columns and enough(frame[c])]
 
 
 def _bank(bank: ItemBank | None) -> ItemBank:
     return ItemBank.wvs7() if bank is None else bank
 
 
+def nominal_items(bank: ItemBank) -> list[str]:
+    """Ids of the nominal items with more than two options: their option positions order nothing."""
+    return [it.item_id for it in bank if it.scale == "nominal" and it.n_options > 2]
+
+
+def drop_nominal(df: pd.DataFrame, bank: ItemBank, what: str, *, stacklevel: int = 3) -> pd.DataFrame:
+    """``df`` without the rows of :func:`nominal_items`, with a warning naming them (``what``: why)."""
+    left_out = df["item_id"].isin(nominal_items(bank))
+    if not left_out.any():
+        return df
+    ids = sorted(df.loc[left_out, "item_id"].astype(str).unique())
+    warnings.warn(f"nominal item(s) with more than two options left out ({len(ids)}: {ids[:10]}): {what}",
+                  stacklevel=stacklevel)
+    return df[~left_out]
+
+
 def _option_table(bank: ItemBank, scale: str) -> pd.DataFrame:
     """item_id, code, category, score (on ``scale``) for every option of a meanable item."""
     check_choice(scale, "scale", SCALES)
     opts = bank.options_frame()
-    nominal = [it.item_id for it in bank if it.scale == "nominal" and it.n_options > 2]
-    if nominal:
-        opts = opts[~opts["item_id"].isin(nominal)]
+    opts = opts[~opts["item_id"].isin(nominal_items(bank))]
     if scale == "kim_baek":
         value = 2.0 * opts["score"] - 1.0
     elif scale == "position":
@@ -64,7 +89,6 @@ def _option_table(bank: ItemBank, scale: str) -> pd.DataFrame:
     out = opts[["item_id", "code", "category"]].copy()
     out["code"] = out["code"].astype(np.int64)
     out["value"] = value.to_numpy(dtype=np.float64)
-    out.attrs["nominal"] = nominal
     return out
 
 
@@ -73,7 +97,7 @@ def _codes_as_int(df: pd.DataFrame, source: str) -> pd.Series:
     bad = codes.isna() | (codes != np.round(codes))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"option codes must be integers (WVS codes)", file=source, column="code", row=row,
+        raise InputError("option codes must be integers (WVS codes)", file=source, column="code", row=row,
                          value=df["code"].iloc[row])
     return codes.astype(np.int64)
 
@@ -102,12 +126,14 @@ def _expected_score(df: pd.DataFrame, weight: str, keys: list[str], options: pd.
         sums = sums[~empty]
     out = sums.reset_index()
     out["mean_score"] = out["_ws"] / out["_w"]
-    out["scored_mass"] = out["_w"]
     return out.drop(columns=["_w", "_ws"])
 
 
+_NO_MEAN = "their options have no order, so a mean score means nothing"
+
+
 def _variant_keys(probs: pd.DataFrame, by: Sequence[str] | str | None) -> list[str]:
-    present = [c for c in VARIANT_COLUMNS if c in probs.columns]
+    present = variant_columns(probs, min_values=0)
     if by is None:
         return present
     wanted = [by] if isinstance(by, str) else list(by)
@@ -142,8 +168,8 @@ def model_mean_scores(
     df = probs.copy()
     df["code"] = _codes_as_int(df, "probs")
     _check_items(df, bank, "probs")
-    df = df[df["item_id"].isin(options["item_id"].unique())]
-    all_variants = [c for c in VARIANT_COLUMNS if c in df.columns]
+    df = drop_nominal(df, bank, _NO_MEAN)
+    all_variants = variant_columns(df, min_values=0)
     prompt_keys = ["model", "prompt_id"]
     carry = ["country", "item_id"] + all_variants
     first = df.drop_duplicates(prompt_keys)[prompt_keys + carry]
@@ -170,7 +196,7 @@ def human_mean_scores(human: pd.DataFrame, bank: ItemBank | None = None, *, scal
     df = human.copy()
     df["code"] = _codes_as_int(df, "human")
     _check_items(df, bank, "human")
-    df = df[df["item_id"].isin(options["item_id"].unique())]
+    df = drop_nominal(df, bank, _NO_MEAN)
     keys = ["country", "item_id"]
     out = _expected_score(df, "share", keys, options)
     sizes = df.groupby(keys, sort=False)[["n", "n_eff"]].first().reset_index()

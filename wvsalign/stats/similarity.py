@@ -5,6 +5,8 @@
 - ``wasserstein_similarity(p, q)`` = 1 - W1 / (K - 1), W1 the earth mover's distance between
   the two distributions on the ordinal positions 0 .. K-1 of the options (as OpinionQA,
   Santurkar et al. 2023): 1 for identical distributions, 0 when all mass sits on opposite ends.
+  Nominal items with more than two options have no order: the Wasserstein similarity leaves
+  them out with a warning.
 
 ``distribution_similarity(probs, human, bank)`` computes either per model x country x item
 (one value per prompt, averaged over prompts within the kept variant columns), and aggregated
@@ -22,13 +24,11 @@ import pandas as pd
 from scipy.special import rel_entr
 
 from .. import tables
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..survey.items import ItemBank
-from .correlation import ALIGNMENT_COLUMNS, BY, GROUP_COLUMN
-from .bootstrap import (
-    CI_METHODS, RESAMPLE_UNITS, check_choice, check_count, check_level, cluster_sums, interval,
-)
-from .scores import VARIANT_COLUMNS, _bank, _check_items, _codes_as_int
+from .bootstrap import CI_METHODS, RESAMPLE_UNITS, check_count, check_level, cluster_sums, interval
+from .correlation import ALIGNMENT_COLUMNS, BY, GROUP_COLUMN, alignment_frame, group_labels
+from .scores import _bank, _check_items, _codes_as_int, drop_nominal, nominal_items, variant_columns
 
 METRICS = {"js": "js_similarity", "wasserstein": "wasserstein_similarity"}
 
@@ -138,7 +138,11 @@ def similarity_cells(
     hum = human.copy()
     hum["code"] = _codes_as_int(hum, "human")
     _check_items(hum, bank, "human")
-    present = [c for c in VARIANT_COLUMNS if c in model.columns]
+    if metric == "wasserstein":  # (a human row without a model row has nothing to be compared with)
+        model = drop_nominal(model, bank, "their options have no order, so a distance between option positions "
+                                          "means nothing (metric='js' compares them)")
+        hum = hum[~hum["item_id"].isin(nominal_items(bank))]
+    present = variant_columns(model, min_values=0)
     keep = present if variants is None else list(variants)
     missing = [c for c in keep if c not in model.columns]
     if missing:
@@ -214,20 +218,12 @@ def aggregate_cells(
             lo, hi = interval(theta_b, estimate[block.groups], level=level, method=ci_method, jackknife=jack)
             low[block.groups], high[block.groups] = lo, hi
             units[block.groups] = "+".join(block.units)
-    labels = cells.assign(_g=gid).drop_duplicates("_g").sort_values("_g")
-    out = labels[keys].reset_index(drop=True)
-    out["group_by"] = by
-    out["group"] = labels[group_col].to_numpy() if group_col else "all"
-    out["metric"] = labels["metric"].to_numpy() if "metric" in labels else "mean"
-    out["estimate"] = estimate
-    out["ci_low"], out["ci_high"] = low, high
-    out["p"] = np.nan
-    out["n"] = n
-    out["method"] = "mean"
-    out["ci_method"] = ci_method if ci == "bootstrap" else "none"
-    out["resampled"] = units
-    out["level"] = level
-    return out
+    labels = group_labels(cells, gid)
+    return alignment_frame(
+        labels[keys], group_by=by, group=labels[group_col] if group_col else "all",
+        metric=labels["metric"] if "metric" in labels else "mean", estimate=estimate, ci_low=low, ci_high=high,
+        p=np.nan, n=n, method="mean", ci_method=ci_method if ci == "bootstrap" else "none", resampled=units,
+        level=level)
 
 
 def distribution_similarity(
@@ -261,7 +257,7 @@ def distribution_similarity(
     cells = similarity_cells(probs, human, bank, metric=metric, drop_refusals=drop_refusals, variants=variants)
     if by is None:
         return cells
-    keys = [c for c in cells.columns if c in ("model",) + VARIANT_COLUMNS]
+    keys = ["model"] + variant_columns(cells, min_values=0)
     out = aggregate_cells(cells, by=by, keys=keys, ci=ci, resample=resample, n_boot=n_boot, ci_method=ci_method,
                           level=level, seed=seed)
     return tables.check(out[keys + [c for c in ALIGNMENT_COLUMNS if c != "model"]], "alignment")

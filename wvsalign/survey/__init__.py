@@ -17,7 +17,6 @@ _LAZY: dict[str, str] = {
     "Country": ".countries",
     "read_wvs": ".readers",
     "WVSData": ".readers",
-    "file_columns": ".readers",
     "human_distributions": ".distributions",
     "dropped_cells": ".distributions",
     "NEGATIVE_CODES": ".distributions",

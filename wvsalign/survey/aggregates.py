@@ -36,7 +36,7 @@ from ..errors import InputError
 from .countries import Countries
 from .distributions import HUMAN_COLUMNS
 from .items import ItemBank
-from .readers import _sniff_sep
+from .readers import _index_columns, _sniff_sep
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "country": ("country", "iso3", "country_code", "b_country_alpha", "b_country", "nation"),
@@ -148,14 +148,14 @@ def _read_table(path: Path) -> pd.DataFrame:
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot be read as parquet ({exc}); the file may be truncated", file=path) from None
         names = table.column_names
-        _no_duplicates(names, path)
+        _index_columns(names, path)  # duplicated names (also case-insensitively) are errors
         frame = table.to_pandas()
     elif ext in {".csv", ".txt", ".tsv"}:
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             first = fh.readline()
         sep = _sniff_sep(first, path)
         names = [c.strip() for c in first.rstrip("\r\n").split(sep)]
-        _no_duplicates(names, path)
+        _index_columns(names, path)  # duplicated names (also case-insensitively) are errors
         if len(names) == 1:
             raise InputError("the header splits into a single column; expected comma- or semicolon-separated columns", file=path)
         try:
@@ -169,15 +169,6 @@ def _read_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise InputError("has no data rows; expected one row per country x item x option", file=path)
     return frame.reset_index(drop=True)
-
-
-def _no_duplicates(names: list[str], path: Path) -> None:
-    seen: dict[str, int] = {}
-    for name in names:
-        key = str(name).strip().lower()
-        if key in seen:
-            raise InputError("appears twice in the header; expected unique column names", file=path, column=str(name))
-        seen[key] = 1
 
 
 def _roles(raw: pd.DataFrame, path: Path) -> dict[str, str]:
@@ -197,8 +188,7 @@ def _roles(raw: pd.DataFrame, path: Path) -> dict[str, str]:
 
 def _countries(values: pd.Series, column: str, path: Path) -> np.ndarray:
     registry = Countries.load()
-    keys = values.astype("string").str.strip()
-    keys = keys.str.replace(r"\.0$", "", regex=True)
+    keys = values.astype("string").str.strip()  # the registry's look-up key drops a trailing ".0"
     out = np.empty(len(keys), dtype=object)
     for key, idx in keys.groupby(keys, dropna=False, sort=False).groups.items():
         if pd.isna(key) or key not in registry:
@@ -251,9 +241,11 @@ def _recode(frame: pd.DataFrame, bank: ItemBank, roles: dict[str, str], path: Pa
 
 
 def _same_within(frame: pd.DataFrame, role: str, group: list[str], column: str, path: Path) -> None:
-    spread = frame.groupby(group, sort=False)[role].transform(lambda s: s.nunique(dropna=False))
+    spread = frame.groupby(group, sort=False)[role].nunique(dropna=False)  # one value per country x item
     if (spread > 1).any():
-        first = frame.index[np.flatnonzero((spread > 1).to_numpy())[0]]
+        bad = spread[spread > 1].index
+        in_bad = pd.MultiIndex.from_frame(frame[group]).isin(bad)
+        first = frame.index[np.flatnonzero(in_bad)[0]]
         raise InputError(
             f"differs between rows of country {frame.at[first, 'country']}, item {frame.at[first, 'item_id']}; "
             f"expected one {role} per country x item",

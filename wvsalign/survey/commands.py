@@ -11,6 +11,17 @@ import sys
 import warnings
 
 
+#: default of ``wvsalign human --min-n``
+MIN_N = 30
+#: flags of ``wvsalign human`` that apply to one source only: flag -> (attribute, source flag)
+_SOURCE_ONLY = {
+    "--min-n": ("min_n", "--wvs"),
+    "--weight": ("weight", "--wvs"),
+    "--keep-missing": ("keep_missing", "--wvs"),
+    "--renormalise": ("renormalise", "--aggregates"),
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the survey subcommands to the ``wvsalign`` parser."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -60,15 +71,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--aggregates", metavar="FILE", help="table of shares per country, item, option (.csv, .parquet)")
     p.add_argument("--out", metavar="PATH", required=True, help="output parquet file")
     p.add_argument("--items", metavar="IDS", help="comma-separated item ids (default: every item of the bank)")
-    p.add_argument("--countries", metavar="CODES", help="comma-separated ISO3 codes, names or set names (default: all)")
-    p.add_argument("--min-n", type=int, default=30, metavar="N", help="drop a country x item with fewer valid answers (default: 30)")
+    p.add_argument(
+        "--countries", metavar="CODES",
+        help="comma-separated ISO3 codes, names or set names (default: all). With --wvs and both --items and "
+        "--countries given, an item column the file lacks or a country with no valid answer to an item is an "
+        "error; otherwise it is left out with a warning",
+    )
+    # defaults None: a flag of the other source is an error, not silently ignored (see _human)
+    p.add_argument(
+        "--min-n", type=int, default=None, metavar="N",
+        help=f"with --wvs: drop a country x item with fewer valid answers (default: {MIN_N})",
+    )
     p.add_argument(
         "--keep-missing", nargs="?", const="all", default=None, metavar="CODES",
-        help="keep negative WVS codes as answer options: all (no value) or e.g. --keep-missing=-1,-2 (default: treat as missing)",
+        help="with --wvs: keep negative WVS codes as answer options: all (no value) or e.g. --keep-missing=-1,-2 "
+        "(default: treat as missing)",
     )
-    p.add_argument("--weight", default="W_WEIGHT", metavar="COLUMN", help="weight column, or 'none' (default: W_WEIGHT, then S018)")
+    p.add_argument("--weight", default=None, metavar="COLUMN", help="with --wvs: weight column, or 'none' (default: W_WEIGHT, then S018)")
     p.add_argument("--renormalise", action="store_true", help="with --aggregates: rescale shares that do not sum to 1")
-    p.set_defaults(handler=_human)
+    p.set_defaults(handler=_human, human_parser=p)
 
     p = sub.add_parser(
         "synthetic",
@@ -119,18 +140,14 @@ def _items(args: argparse.Namespace) -> int:
 
 
 def _countries(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from .countries import Countries
 
     registry = Countries.load()
     if args.sets:
-        frame = pd.DataFrame(
-            [{"set": name, "size": len(registry.set(name)), "rule": registry.set_rule(name)} for name in registry.set_names]
-        )
+        frame = registry.sets_frame()
         if args.format == "table":
             for row in frame.itertuples():
-                print(f"{row.set} ({row.size} countries): {row.rule}")
+                print(f"{row.set} ({row.n} countries): {row.rule}")
             return 0
         _print_frame(frame, args.format)
         return 0
@@ -150,6 +167,11 @@ def _human(args: argparse.Namespace) -> int:
     from .distributions import DataWarning, dropped_cells
     from .items import ItemBank
 
+    source = "--wvs" if args.wvs else "--aggregates"
+    for flag, (attr, needs) in _SOURCE_ONLY.items():
+        if needs != source and getattr(args, attr) not in (None, False):
+            args.human_parser.error(f"{flag} applies only with {needs}, not with {source}")
+    min_n = MIN_N if args.min_n is None else args.min_n
     bank = ItemBank.wvs7().filter(ids=args.items) if args.items else ItemBank.wvs7()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
@@ -168,15 +190,18 @@ def _human(args: argparse.Namespace) -> int:
 
             data = read_wvs(
                 args.wvs, items=bank if args.items else None, countries=args.countries,
-                weight=args.weight, keep_missing=args.keep_missing,
+                weight="W_WEIGHT" if args.weight is None else args.weight, keep_missing=args.keep_missing,
+                strict=bool(args.items and args.countries),  # both named: unasked cells are errors
             )
-            human = data.distributions(min_n=args.min_n)
+            human = data.distributions(min_n=min_n)
     for w in caught:
         if issubclass(w.category, DataWarning):
             print(f"warning: {w.message}", file=sys.stderr)
+        else:  # not ours to swallow: issue it again under the filters in force outside
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     if human.empty:
         raise InputError(
-            (f"no country x item has at least --min-n {args.min_n} valid answers" if args.wvs else "no rows left")
+            (f"no country x item has at least --min-n {min_n} valid answers" if args.wvs else "no rows left")
             + f"; nothing written to {args.out} (expected a lower --min-n or other --countries/--items)"
         )
     write_parquet_atomic(human, args.out)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
-import yaml
 
 from .. import _yaml
 from ..errors import InputError
@@ -93,7 +92,7 @@ class Countries:
             raise InputError(f"country table lacks column(s) {missing}; expected {list(CSV_COLUMNS)}", file=source)
         self._countries: dict[str, Country] = {}
         self._lookup: dict[str, str] = {}
-        for row_no, row in enumerate(table.to_dict("records")):
+        for row_no, row in enumerate(table.to_dict("records"), start=1):  # row 1 = first data row
             country = _parse_row(row, source=source, row=row_no)
             if country.iso3 in self._countries:
                 raise InputError(
@@ -146,11 +145,6 @@ class Countries:
     def __repr__(self) -> str:
         return f"Countries({len(self)} countries, {len(self._sets)} sets)"
 
-    @property
-    def codes(self) -> list[str]:
-        """ISO3 codes of all countries, in registry order."""
-        return list(self._countries)
-
     def get(self, code: str | int) -> Country:
         """A country by ISO3, WVS alpha code, numeric code, English name or alias (case-insensitive)."""
         key = _key(code)
@@ -189,7 +183,8 @@ class Countries:
         return str(self._set_spec(name).get("rule", ""))
 
     def set(self, name: str) -> list[str]:
-        """ISO3 codes of a named country set, in registry order."""
+        """ISO3 codes of a named country set: a ``members`` list in its own order; a filter
+        (``where``, then ``exclude``) in registry order, followed by ``include`` in its order."""
         spec = self._set_spec(name)
         if "members" in spec:
             return list(dict.fromkeys(self.get(c).iso3 for c in spec["members"]))
@@ -244,6 +239,9 @@ def _value_key(value: object) -> str:
 
 
 def _split(value: object) -> tuple[str, ...]:
+    """';'-separated values; a missing value (None, NaN, empty) gives none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ()
     return tuple(s.strip() for s in str(value).split(";") if s.strip())
 
 
@@ -275,6 +273,13 @@ def _parse_row(record: Mapping, *, source: str, row: int) -> Country:
     western = _as_bool(text("western"))
     if western is None:
         raise InputError("expected true or false", file=source, column="western", row=row, value=record.get("western"))
+    zone = choice("zone", ZONES)
+    if western != (zone in WESTERN_ZONES):
+        raise InputError(
+            f"western is {str(western).lower()} for zone {zone!r}; expected true exactly for the zones "
+            f"{list(WESTERN_ZONES)} (the Western rule)",
+            file=source, column="western", row=row, value=record.get("western"),
+        )
     languages = _split(text("languages"))
     bad = [lang for lang in languages if len(lang) != 2 or not lang.isalpha() or not lang.islower()]
     if bad:
@@ -287,12 +292,12 @@ def _parse_row(record: Mapping, *, source: str, row: int) -> Country:
         iso_numeric=numeric,
         name=text("name"),
         languages=languages,
-        zone=choice("zone", ZONES),
+        zone=zone,
         western=western,
         continent=choice("continent", CONTINENTS),
         study=choice("study", STUDIES),
         sample=choice("sample", SAMPLES),
-        aliases=_split(record.get("aliases") or ""),
+        aliases=_split(record.get("aliases")),
     )
 
 
@@ -324,12 +329,7 @@ def _check_set(name: str, spec: object, registry: Countries) -> Mapping:
 
 
 def _read_sets(path: Path) -> Mapping[str, Mapping]:
-    if not path.is_file():
-        raise InputError("no such country-set file; expected a YAML file in the layout of country_sets.yaml", file=path)
-    try:
-        raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", file=path) from None
+    raw = _yaml.load_file(path, what="country-set file (YAML in the layout of country_sets.yaml)")
     if not isinstance(raw, Mapping) or not isinstance(raw.get("sets"), Mapping):
         raise InputError("expected a mapping with the named sets under 'sets'", file=path)
     return raw["sets"]
@@ -337,8 +337,7 @@ def _read_sets(path: Path) -> Mapping[str, Mapping]:
 
 @lru_cache(maxsize=1)
 def _load_embedded() -> Countries:
-    root = resources.files("wvsalign")
-    with root.joinpath("data/countries.csv").open("r", encoding="utf-8") as fh:
-        table = pd.read_csv(fh, dtype=str, keep_default_na=False)
-    sets = _yaml.safe_load(root.joinpath("data/country_sets.yaml").read_text(encoding="utf-8"))["sets"]
-    return Countries(table, sets, source="wvsalign/data/countries.csv")
+    data = resources.files("wvsalign").joinpath("data")
+    with resources.as_file(data.joinpath("countries.csv")) as csv_path, \
+            resources.as_file(data.joinpath("country_sets.yaml")) as sets_path:
+        return Countries.from_files(csv_path, sets_path)

@@ -205,6 +205,7 @@ def human_distributions(
     country_col: str = "country",
     weight_col: str | None = "weight",
     source: str | None = None,
+    stacklevel: int = 2,
 ) -> pd.DataFrame:
     """The ``human`` table (country, item_id, category, code, share, n, n_eff) of respondent rows.
 
@@ -212,6 +213,8 @@ def human_distributions(
     False or ``weight_col`` is None) and one column of WVS codes per item of ``bank``.
     See the module docstring for the rules; ``human.attrs`` holds ``dropped``, ``min_n``,
     ``weighted``, ``source`` and ``synthetic`` (False unless the caller sets it).
+    ``stacklevel`` is that of the :class:`DataWarning` on dropped cells (as in
+    :func:`warnings.warn`; wrappers add one per frame of their own).
     """
     items = list(bank)
     if min_n < 1 or int(min_n) != min_n:
@@ -308,7 +311,7 @@ def human_distributions(
             f"{len(dropped)} country x item cell(s) dropped ({no_answers} with no valid answers, e.g. not asked; "
             f"{len(dropped) - no_answers} with n below min_n={min_n}); see wvsalign.survey.dropped_cells(human)",
             DataWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     return human
 

@@ -30,7 +30,6 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .. import _yaml
 from ..errors import InputError
@@ -121,11 +120,6 @@ class Item:
         return len(self.options)
 
     @property
-    def scale_points(self) -> int:
-        """Number of points of the answer scale (same as :attr:`n_options`)."""
-        return len(self.options)
-
-    @property
     def is_ten_point(self) -> bool:
         """True for the WVS 1-10 scales (codes 1..10, labelled at the ends)."""
         return self.codes == tuple(range(1, 11))
@@ -174,13 +168,7 @@ class ItemBank:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ItemBank":
         """Load an item bank from a YAML file in the layout of ``wvs7_items.yaml``."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError("no such item bank file; expected a YAML file in the layout of wvs7_items.yaml", file=path)
-        try:
-            raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise InputError(f"not valid YAML: {exc}", file=path) from None
+        raw = _yaml.load_file(path, what="item bank file (YAML in the layout of wvs7_items.yaml)")
         return cls.from_dict(raw, source=str(path))
 
     @classmethod

@@ -10,7 +10,7 @@ Rules (documented here once):
   ``B_COUNTRY``; both are translated to ISO3 through :class:`Countries`. Where the file
   has value labels for the country column (.sav/.dta), a code the registry does not know
   is looked up by its label. An unknown country is an error when no ``countries`` filter
-  is given; with a filter, rows of other countries are skipped unread.
+  is given; with a filter, rows of other countries (known or not) are read, then left out.
 - **Weight**: ``weight="W_WEIGHT"`` (default) uses ``W_WEIGHT``; if the file lacks it,
   ``S018`` (the equilibrated weight; within a country it differs from W_WEIGHT at most
   by a constant factor, which leaves shares unchanged), else equal weights; each fallback
@@ -21,12 +21,18 @@ Rules (documented here once):
   -5 missing); anything else is an error that counts each bad value and names its first
   row. Negative codes become missing unless ``keep_missing`` keeps them (True or a list).
   Extra codes (e.g. Q119's 0) stay raw here; the distributions merge or drop them.
-- **Items**: with the default (embedded) bank, item columns the file lacks are skipped
-  with a warning; items asked for explicitly must all be present.
-- **Explicit requests**: a country asked for explicitly must be in the file. When both
-  the countries and the items were asked for explicitly, a requested country with no
-  valid answer to a requested item is an error in :meth:`WVSData.distributions`;
-  otherwise such a cell is left out with a warning (an item not asked in a country).
+- **Extra columns** (``extra_columns``, not items of the bank): numeric columns lose
+  negative values to missing unless ``keep_missing`` keeps that code (integer-valued
+  columns become nullable Int16 codes, others stay float); other columns are carried as
+  they are.
+- **Countries**: every country of a ``countries`` filter must have rows in the file.
+- **Strictness**: by default (``strict=False``) item columns the file lacks are skipped,
+  and a country x item with no valid answer (an item not asked in a country) is left out
+  of :meth:`WVSData.distributions`, each with a :class:`DataWarning`. ``strict=True`` is
+  for callers whose user named both the items and the countries: then every item column
+  must be in the file, and each requested country must have a valid answer to each item
+  (an error in :meth:`WVSData.distributions` otherwise). Strictness is never inferred
+  from the type of ``items``.
 - **Rows** in messages are counted from 1 at the first respondent (for CSV: the line
   after the header); ``WVSData.respondents`` keeps that number as its index.
 """
@@ -81,7 +87,7 @@ class WVSData:
     weight_column: str | None = None
     country_column: str = ""
     requested_countries: tuple[str, ...] | None = None
-    items_requested: bool = False
+    strict: bool = False
     missing_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -95,20 +101,17 @@ class WVSData:
         absent = [it.item_id for it in bank if it.item_id not in self.respondents.columns]
         if absent:
             raise InputError(f"item(s) {absent[:8]} were not read from the file; expected items of the bank read", file=self.source)
-        if self.requested_countries and self.items_requested:
+        if self.strict and self.requested_countries:
             self._check_requested(bank)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            human = human_distributions(
-                self.respondents,
-                bank,
-                min_n=min_n,
-                weighted=weighted and self.weight_column is not None,
-                keep_missing=self.keep_missing,
-                source=self.source,
-            )
-        for w in caught:  # re-issue at the caller's level
-            warnings.warn(w.message, w.category, stacklevel=2)
+        human = human_distributions(
+            self.respondents,
+            bank,
+            min_n=min_n,
+            weighted=weighted and self.weight_column is not None,
+            keep_missing=self.keep_missing,
+            source=self.source,
+            stacklevel=3,  # warnings point at the caller of this method
+        )
         human.attrs["synthetic"] = bool(self.synthetic)
         human.attrs["weight_column"] = self.weight_column or ""
         return human
@@ -132,7 +135,8 @@ class WVSData:
                 raise InputError(
                     f"country {country} has no valid answer to item {item.item_id} ({detail or 'all missing'}); "
                     "expected at least one answer for a country and item asked for explicitly "
-                    "(leave one of them unspecified to drop such cells with a warning)",
+                    "(read with strict=False, or leave the countries or the items unspecified, "
+                    "to drop such cells with a warning)",
                     file=self.source,
                     column=item.item_id,
                 )
@@ -149,6 +153,7 @@ def read_wvs(
     extra_columns: Sequence[str] = (),
     sep: str | None = None,
     source: str | None = None,
+    strict: bool = False,
 ) -> WVSData:
     """Read a WVS-7 respondent file (.csv, .sav, .dta, .parquet); see the module docstring.
 
@@ -157,9 +162,11 @@ def read_wvs(
 
     ``items``: an ItemBank, item ids, or None for the embedded WVS-7 bank. ``countries``:
     ISO3/WVS codes, names or set names to keep (None = all). ``extra_columns``: more
-    columns to carry along (e.g. ``["Q154", "Q155"]`` for the cultural map; negative
-    codes become missing there too). ``sep``: CSV delimiter (default: sniffed, comma or
-    semicolon).
+    columns to carry along that are not items of the bank (e.g. ``["Q154", "Q155"]`` for
+    the cultural map; see the module docstring for their negative codes). ``sep``: CSV
+    delimiter (default: sniffed, comma or semicolon). ``strict``: True when the caller's
+    user named both the items and the countries (see the module docstring); absent item
+    columns and unasked country x item cells are then errors instead of warnings.
     """
     if isinstance(path, pd.DataFrame):
         reader: _Reader = _FrameReader(path)
@@ -173,7 +180,7 @@ def read_wvs(
             raise InputError("is a folder; expected a WVS-7 file (.csv, .sav, .dta or .parquet)", file=path)
         reader = _READERS[fmt](path, sep)
     kept = parse_keep_missing(keep_missing)
-    bank, explicit_items = _resolve_bank(items)
+    bank = _resolve_bank(items)
     registry = Countries.load()
     wanted = tuple(registry.resolve(countries)) if countries is not None else None
     if wanted is not None and not wanted:
@@ -189,8 +196,8 @@ def read_wvs(
             file=path,
         )
     weight_col = _resolve_weight(weight, by_upper, path)
-    bank, item_cols = _item_columns(bank, by_upper, explicit_items, path)
-    extra_cols = _extra_columns(extra_columns, by_upper, path)
+    extra_cols = _extra_columns(extra_columns, by_upper, bank, path)
+    bank, item_cols = _item_columns(bank, by_upper, bool(strict), path)
     synthetic_col = by_upper.get(SYNTHETIC_COLUMN)
     numeric = list(item_cols.values()) + ([weight_col] if weight_col else []) + ([synthetic_col] if synthetic_col else [])
     others = [country_col] + [c for c in extra_cols.values() if c not in numeric]
@@ -221,7 +228,7 @@ def read_wvs(
         columns[item.item_id] = _to_codes(values, kept)
         raw[col] = None  # free memory as we go
     for name, col in extra_cols.items():
-        columns[name] = _extra_column(raw[col], kept, keep, col, path)
+        columns[name] = _extra_column(raw[col], kept, keep)
     synthetic = bool(reader.synthetic_label)
     if synthetic_col:
         marker = numeric_column(raw[synthetic_col], column=synthetic_col, file=str(path))
@@ -236,18 +243,22 @@ def read_wvs(
         weight_column=weight_col,
         country_column=country_col,
         requested_countries=wanted,
-        items_requested=explicit_items,
+        strict=bool(strict),
         missing_counts=_missing_table(missing_parts, country_names, bank.ids),
     )
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def _item_columns(bank: ItemBank, by_upper: dict[str, str], explicit: bool, path: Path) -> tuple[ItemBank, dict[str, str]]:
-    """The file column of each item; absent items are an error if asked for, else skipped with a warning."""
+def _item_columns(bank: ItemBank, by_upper: dict[str, str], strict: bool, path: Path) -> tuple[ItemBank, dict[str, str]]:
+    """The file column of each item; absent items are an error when strict, else skipped with a warning."""
     item_cols = {it.item_id: by_upper[it.item_id.upper()] for it in bank if it.item_id.upper() in by_upper}
     absent = [i for i in bank.ids if i not in item_cols]
-    if absent and explicit:
-        raise InputError(f"lacks the column(s) of requested item(s) {absent}; expected one column per item", file=path)
+    if absent and strict:
+        raise InputError(
+            f"lacks the column(s) of requested item(s) {absent}; expected one column per item "
+            "(read with strict=False to skip absent items with a warning)",
+            file=path,
+        )
     if not item_cols:
         raise InputError(f"none of the {len(bank)} item columns (e.g. {bank.ids[:3]}) is in the file; expected WVS-7 Q-columns", file=path)
     if absent:
@@ -256,10 +267,18 @@ def _item_columns(bank: ItemBank, by_upper: dict[str, str], explicit: bool, path
     return bank, item_cols
 
 
-def _extra_columns(names: Sequence[str], by_upper: dict[str, str], path: Path) -> dict[str, str]:
+def _extra_columns(names: Sequence[str], by_upper: dict[str, str], bank: ItemBank, path: Path) -> dict[str, str]:
+    """Extra name -> file column; names of the bank's items are errors (items are read as items)."""
+    items = {i.upper() for i in bank.ids}
     extra: dict[str, str] = {}
     for name in names:
-        actual = by_upper.get(str(name).upper())
+        if str(name).strip().upper() in items:
+            raise InputError(
+                f"extra column {name!r} is an item of the bank read; expected extra columns outside the items "
+                f"(the item's codes are in WVSData.respondents[{str(name).strip().upper()!r}] already)",
+                file=path,
+            )
+        actual = by_upper.get(str(name).strip().upper())
         if actual is None:
             raise InputError(f"lacks the extra column {name!r}; expected it among the file's columns", file=path)
         extra[str(name)] = actual
@@ -295,12 +314,12 @@ def _format_of(path: Path) -> str:
     return FORMATS[ext]
 
 
-def _resolve_bank(items: ItemBank | Sequence[str] | str | None) -> tuple[ItemBank, bool]:
+def _resolve_bank(items: ItemBank | Sequence[str] | str | None) -> ItemBank:
     if items is None:
-        return ItemBank.wvs7(), False
+        return ItemBank.wvs7()
     if isinstance(items, ItemBank):
-        return items, True
-    return ItemBank.wvs7().filter(ids=items), True
+        return items
+    return ItemBank.wvs7().filter(ids=items)
 
 
 def _index_columns(header: Sequence[str], path: Path) -> dict[str, str]:
@@ -420,14 +439,17 @@ def _missing_table(counts: list[np.ndarray], names: pd.Index, item_ids: list[str
     )
 
 
-def _extra_column(values: object, kept: tuple[int, ...], keep: np.ndarray, column: str, path: Path) -> object:
+def _extra_column(values: object, kept: tuple[int, ...], keep: np.ndarray) -> object:
+    """One extra column, rows ``keep``: numeric -> negative values missing unless their code is in
+    ``kept`` (integer-valued -> nullable Int16 codes, else float); other types as they are."""
     series = pd.Series(values)
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)[keep]
         finite = numbers[np.isfinite(numbers)]
         if np.array_equal(finite, np.round(finite)) and (np.abs(finite) < 32768).all():
             return _to_codes(numbers, kept)
-        return np.where(numbers < 0, np.nan, numbers) if not kept else numbers
+        drop = (numbers < 0) & ~np.isin(numbers, np.array(kept, dtype=np.float64))
+        return np.where(drop, np.nan, numbers)
     return series.to_numpy(dtype=object)[keep]
 
 
@@ -458,7 +480,8 @@ class _CSVReader(_Reader):
         first_line = text.splitlines()[0] if text.splitlines() else ""
         self.sep = sep or _sniff_sep(first_line, path)
         self.decimal = "," if self.sep == ";" and _DECIMAL_COMMA.search(text[len(first_line):]) else "."
-        self.columns = [c.strip() for c in next(csv.reader([first_line], delimiter=self.sep))]
+        # the names as written (pyarrow selects columns by them); matching strips and ignores case
+        self.columns = list(next(csv.reader([first_line], delimiter=self.sep)))
         if len(self.columns) == 1:
             found = {"\t": "tabs", ";": "semicolons", ",": "commas", "|": "pipes"}
             hint = [v for k, v in found.items() if k in first_line and k != self.sep]
@@ -626,8 +649,3 @@ class _FrameReader(_Reader):
 
 _READERS = {"csv": _CSVReader, "sav": _StatReader, "dta": _StatReader, "parquet": _ParquetReader}
 
-
-def file_columns(path: str | Path, *, sep: str | None = None) -> list[str]:
-    """The column names of a WVS file (header only; cheap)."""
-    path = Path(path)
-    return list(_READERS[_format_of(path)](path, sep).columns)

@@ -101,7 +101,7 @@ def country_latents(countries: Sequence[str] | str | None = None, *, seed: int =
     for iso3 in _country_list(countries):
         country = registry.get(iso3)
         rng = _rng(seed, iso3, 0)
-        centre = ZONE_CENTRES.get(country.zone, (0.0, 0.0))
+        centre = ZONE_CENTRES[country.zone]  # the registry admits only the zones listed there
         jitter = rng.normal(0.0, 0.3, size=2)
         other = rng.normal(0.0, 0.5, size=2)
         rows.append(
@@ -111,10 +111,6 @@ def country_latents(countries: Sequence[str] | str | None = None, *, seed: int =
     return pd.DataFrame(rows, columns=["country", "zone", *LATENTS])
 
 
-def _ordinal_codes(item: Item) -> list[int]:
-    return [o.code for o in sorted(item.options, key=lambda o: o.position)]
-
-
 def item_parameters(bank: ItemBank | None = None, *, seed: int = 0) -> pd.DataFrame:
     """Per item: loadings on the four latents (in the bank's ordinal direction), marginal
     probabilities of the options in ordinal order, and missing-code rates."""
@@ -122,7 +118,7 @@ def item_parameters(bank: ItemBank | None = None, *, seed: int = 0) -> pd.DataFr
     rows = []
     for item in bank:
         rng = _rng(seed, item.item_id, 1)
-        ordered = _ordinal_codes(item)
+        ordered = item.order
         if item.item_id in CULTURAL_MAP_LOADINGS:
             direction = 1.0 if ordered[-1] > ordered[0] else -1.0
             main = np.array(CULTURAL_MAP_LOADINGS[item.item_id]) * direction
@@ -202,7 +198,7 @@ def _item_tables(items: list[Item], params: pd.DataFrame) -> dict[str, np.ndarra
     variance = (loadings**2 * np.array([1.0 + 0.3**2 + 1.0, 1.0 + 0.3**2 + 1.0, 1.25, 1.25])).sum(axis=1) + 0.09 + 1.0
     ordered = np.full((len(items), k_max), -9, dtype=np.int16)
     for j, item in enumerate(items):
-        ordered[j, : item.n_options] = _ordinal_codes(item)
+        ordered[j, : item.n_options] = item.order
     return {"thresholds": thresholds * np.sqrt(variance)[:, None], "ordered": ordered, "loadings": loadings}
 
 
