@@ -1,0 +1,200 @@
+"""Running a study: every model x condition as a resumable run directory.
+
+Models are loaded one at a time (memory is bounded by the largest model) and each model
+runs all its conditions before the next one loads. A model whose runs are all finished is
+not loaded at all. Each run is a :func:`wvsalign.pipeline.run` into
+``<study dir>/runs/<model>/<condition>/``, so a study killed at any point (kill -9 included)
+resumes where it stopped when run again: finished shards are kept, nothing is recomputed.
+"""
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .._io import write_text_atomic
+from ..errors import ConfigError
+from .spec import StudySpec
+
+#: the study record in a study directory
+STUDY_FILE = "study.yaml"
+
+
+def run_study(
+    spec: StudySpec | str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = print,
+) -> "Study":
+    """Run every model x condition of a study into ``out`` and return the loaded :class:`Study`.
+
+    Parameters
+    ----------
+    spec : StudySpec or path
+        The study, or the path of its YAML file.
+    out : path
+        The study directory: ``study.yaml`` (the study as run) and ``runs/<model>/<condition>/``.
+    overwrite : bool
+        Passed to each run: replace a run directory made with other settings.
+    progress : bool
+        One progress bar over the whole study (prompts scored, with ETA).
+    echo : callable or None
+        Where one-line messages go (``print`` by default).
+
+    Returns
+    -------
+    Study
+        The study's combined tables (see :meth:`Study.load`).
+
+    Raises
+    ------
+    ConfigError
+        When the study file is invalid, or ``out`` holds a different study.
+    """
+    from ..pipeline import run
+    from .results import Study
+
+    if not isinstance(spec, StudySpec):
+        spec = StudySpec.from_yaml(spec)
+    say = echo or (lambda _msg: None)
+    study_dir = Path(out)
+    if study_dir.exists() and not study_dir.is_dir():
+        raise ConfigError("the study directory is a file; expected a folder (new or from an earlier run of this study)",
+                          file=study_dir)
+    _check_previous(study_dir, spec, overwrite)
+    plan = spec.plan(study_dir)
+    record = {"wvsalign_study": 1, **spec.to_dict()}
+    study_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), study_dir / STUDY_FILE)
+    say(f"wvsalign study {spec.name}: {len(spec.models)} model(s) x {len(spec.conditions)} condition(s) -> "
+        f"{study_dir}/ ({'SYNTHETIC human data' if spec.synthetic else 'human data from ' + str(spec.wvs)})")
+
+    sizes = _prompt_counts(spec, plan)
+    bar = _study_bar(sum(sizes.values()), progress)
+    try:
+        for model in spec.models:
+            runs = [(c, cfg) for m, c, cfg in plan if m.name == model.name]
+            pending = [(c, cfg) for c, cfg in runs if not _finished(cfg)]
+            for c, cfg in runs:
+                if (c, cfg) not in pending and bar is not None:
+                    bar.update(sizes[(model.name, c.name)])
+            if not pending:
+                say(f"  {model.name}: all {len(runs)} run(s) finished; not loaded")
+                continue
+            backend = _load(model, spec, progress)
+            try:
+                for condition, cfg in pending:
+                    if bar is not None:
+                        bar.set_postfix_str(f"{model.name} / {condition.name}")
+                    result = run(cfg, overwrite=overwrite, progress=False, echo=None,
+                                 backend=_Counting(backend, bar) if bar is not None else backend)
+                    del result
+            finally:
+                del backend
+                gc.collect()
+                _free_accelerator_memory()
+    finally:
+        if bar is not None:
+            bar.close()
+    study = Study.load(study_dir)
+    say(f"wvsalign study {spec.name}: {len(study.runs)} run(s) finished in {study_dir}/")
+    return study
+
+
+def _check_previous(study_dir: Path, spec: StudySpec, overwrite: bool) -> None:
+    """Refuse a directory that holds another study's record (a different name) unless overwrite."""
+    path = study_dir / STUDY_FILE
+    if not path.exists():
+        if study_dir.is_dir() and any(study_dir.iterdir()) and not (study_dir / "runs").is_dir():
+            raise ConfigError("the study directory is not empty and holds no study.yaml; choose a new folder",
+                              file=study_dir)
+        return
+    from .. import _yaml
+
+    old = _yaml.load_file(path, what="study record", error=ConfigError)
+    if isinstance(old, dict) and old.get("name") not in (None, spec.name) and not overwrite:
+        raise ConfigError(f"holds study {old.get('name')!r}, not {spec.name!r}; choose another --out or pass "
+                          "--overwrite", file=path)
+
+
+def _finished(config: Any) -> bool:
+    """True when the run directory of ``config`` holds a finished run made with the same settings."""
+    from ..runs import RunResult
+
+    path = Path(config.out)
+    if not (path / "config.yaml").exists():
+        return False
+    try:
+        old = RunResult.load(path)
+    except Exception:  # unreadable or partial: the run itself decides (resume, rebuild or refuse)
+        return False
+    if getattr(old, "status", None) != "finished":
+        return False
+    recorded = old.config.get("config") if isinstance(old.config, dict) else None
+    if not isinstance(recorded, dict):
+        return False
+    mine = config.result_fields()
+    return all(recorded.get(k) == v for k, v in mine.items())
+
+
+def _prompt_counts(spec: StudySpec, plan: list) -> dict[tuple[str, str], int]:
+    """Prompts per run (built model-neutrally, cheap), for the study's progress bar."""
+    from ..pipeline import select_items
+    from ..prompts import build_prompts
+    from ..survey.countries import Countries
+
+    counts: dict[tuple[str, str], int] = {}
+    per_condition: dict[str, int] = {}
+    for model, condition, cfg in plan:
+        if condition.name not in per_condition:
+            bank = select_items(cfg)
+            countries = Countries.load().resolve(cfg.countries)
+            prompts = build_prompts(bank, countries, templates=cfg.templates, instructions=cfg.instructions,
+                                    label_styles=cfg.label_styles, option_orders=cfg.option_orders,
+                                    languages=cfg.languages, seed=cfg.seed)
+            per_condition[condition.name] = len(prompts)
+        counts[(model.name, condition.name)] = per_condition[condition.name]
+    return counts
+
+
+def _study_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="prompt", desc="study", dynamic_ncols=True)
+
+
+def _load(model: Any, spec: StudySpec, progress: bool) -> Any:
+    from ..inference.backend import load_backend
+
+    return load_backend(model.model, backend=model.backend, device=spec.device, dtype=spec.dtype, progress=progress)
+
+
+def _free_accelerator_memory() -> None:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class _Counting:
+    """A backend proxy that advances the study's progress bar by the requests it scores."""
+
+    def __init__(self, backend: Any, bar: Any) -> None:
+        self._backend = backend
+        self._bar = bar
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def logprobs(self, requests: Any, *args: Any, **kwargs: Any) -> Any:
+        out = self._backend.logprobs(requests, *args, **kwargs)
+        self._bar.update(len(requests))
+        return out
