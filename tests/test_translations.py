@@ -15,11 +15,13 @@ Checks, per language:
 * scales: items that share their English labels share their translated labels, and no item
   shows two options with the same label;
 * stems name no numbers the English stem does not name (the options may be reordered);
-* no English left: ``lingua-language-detector`` (offline) detects the file's language on each
-  stem, each item's labels, each template and instruction; strings shorter than
-  :data:`SHORT` characters may fail detection, at most :data:`SHORT_TOLERANCE` of them per
-  file (short strings give the detector little to go on), and a label of two or more words
-  must not equal its English label;
+* no English left: ``lingua-language-detector`` (offline, restricted to English and the shipped
+  languages) detects the file's language on each stem, template and instruction; each
+  distinct set of option labels is not detected as English (labels are short and shared
+  between related languages: Persian labels are largely Arabic loanwords, Japanese ones
+  Chinese characters); a label of two or more words must not equal its English label;
+  strings shorter than :data:`SHORT` characters may fail detection, at most
+  :data:`SHORT_TOLERANCE` of them per file (short strings give the detector little to go on);
 * scoring: prompts in the language keep ASCII number and letter labels, and the scoring rule
   still tells "1" from "10" (scored with the end of the answer exactly where one label's
   tokens are a prefix of another's);
@@ -262,7 +264,7 @@ def detector():
 def language_problems(data: dict, language: str) -> tuple[list[str], list[str]]:
     """(problems, tolerated): strings detected as another language; short ones are tolerated
     up to :data:`SHORT_TOLERANCE`."""
-    texts = []
+    texts, label_sets = [], {}
     items = data.get("items") or {}
     for item in bank():
         spec = items.get(item.item_id)
@@ -270,7 +272,7 @@ def language_problems(data: dict, language: str) -> tuple[list[str], list[str]]:
             continue
         texts.append((f"{item.item_id}.stem", spec.get("stem") or ""))
         labels = [v for v in (spec.get("options") or {}).values() if isinstance(v, str)]
-        texts.append((f"{item.item_id}.options", " / ".join(labels)))
+        label_sets.setdefault(" / ".join(labels), item.item_id)
         english_labels = {label.casefold() for label in item.labels}
         for label in labels:
             if len(label.split()) >= 2 and label.casefold() in english_labels:
@@ -284,6 +286,13 @@ def language_problems(data: dict, language: str) -> tuple[list[str], list[str]]:
             texts.append((f"instructions.{name}.{style}", text.replace("{first}", "").replace("{last}", "")))
     want = language.upper()
     problems, tolerated = [], []
+    # option labels are short and shared between related languages (Persian labels are
+    # largely Arabic loanwords, Japanese ones Chinese characters): each distinct label set
+    # must not read as English, rather than read as the file's language
+    for joined, item_id in label_sets.items():
+        found = detector().detect_language_of(joined)
+        if found is not None and found.iso_code_639_1.name == "EN":
+            (tolerated if len(joined) < SHORT else problems).append(f"{item_id}.options: detected EN: {joined!r}")
     for where, text in texts:
         if text == "English":  # a multi-word label copied from the bank
             problems.append(f"{where}")
@@ -331,9 +340,12 @@ def prompt_problems(df, words) -> list[str]:
         texts = list(group.text)
         shared = min(next((i for i, (a, b) in enumerate(zip(texts[0], t)) if a != b), min(len(t), len(texts[0])))
                      for t in texts[1:])
-        head = "\n" + words.template(template).text.split("{country}")[0]
-        needed = texts[0].rfind(head) + len(head)
-        if head not in texts[0] or shared < needed:
+        text = words.template(template).text
+        sentence = text.format(country=words.countries[group.country.iloc[0]])
+        tail = f"{sentence}\n{words.format['answer']}"
+        # everything up to the country's name is the same for every country of the item
+        needed = len(texts[0]) - len(tail) + len(text.split("{country}")[0])
+        if not texts[0].endswith(tail) or shared < needed:
             problems.append(f"{item_id}/{template}: the prompts of different countries share only {shared} "
                             f"characters, not the {needed} before the country")
     return problems
@@ -533,6 +545,10 @@ def test_check_language_catches_english_left_in_a_stem():
     data = raw(language)
     data["items"]["Q58"]["options"][1] = "Trust completely"
     assert "Q58.options ('Trust completely' is the English label)" in language_problems(data, language)[0]
+    data = raw(language)
+    data["items"]["Q27"]["options"] = {1: "Agree", 2: "Sort of", 3: "Disagree", 4: "Not at all"}  # one-word English
+    assert language_problems(data, language)[0] == [
+        "Q27.options: detected EN: 'Agree / Sort of / Disagree / Not at all'"]
 
 
 def test_check_text_catches_bidi_controls_and_a_sentence_that_does_not_close():
