@@ -584,3 +584,6 @@ def test_check_prompts_catches_mangled_text_and_a_sentence_that_does_not_close()
     found = prompt_problems(bad, words)
     assert f"{item_id}/IRN: the country sentence does not close the question" in found
     assert any(p.startswith(f"{item_id}/persona: the prompts of different countries share only 0") for p in found)
+    bad = df.copy()
+    bad.at[bad.index[0], "labels"] = ["\u0661", "\u0662", "\u0663", "\u0664"]  # Arabic-Indic digits
+    assert f"{item_id}: label '\u0661' is not ASCII" in prompt_problems(bad, words)
