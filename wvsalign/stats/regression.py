@@ -467,6 +467,10 @@ class MixedLMModel(_FormulaModel):
     variance component per column (``vc_formula``). ``nested=True``: random intercepts for the
     first column (the groups) and for each level of the second within the first (variance
     components inside each group). One ``random`` column: an ordinary random-intercept model.
+
+    Fixed-effect standard errors are lme4's, ``(X' V^-1 X)^-1`` at the estimated variances
+    (:func:`fixed_effects_vcov`), with z statistics; ``glance()``'s AIC/BIC are R's, also for
+    REML fits (from the REML log-likelihood).
     """
 
     kind = "mixedlm"
