@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -145,8 +144,8 @@ def test_lmer_single_random_intercept():
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="R (Rscript) is not installed")
 def test_stored_results_are_current(tmp_path):
     """Re-run reference.R: R's values equal the stored ones (so the tests above compare with R)."""
-    check = subprocess.run(["Rscript", "-e", "for (p in c('sandwich','lmtest','lme4')) library(p, character.only=TRUE)"],
-                           capture_output=True, text=True)
+    load = "for (p in c('sandwich', 'lmtest', 'lme4')) library(p, character.only = TRUE)"
+    check = subprocess.run(["Rscript", "-e", load], capture_output=True, text=True)
     if check.returncode != 0:
         pytest.skip("R packages sandwich, lmtest or lme4 are not installed")
     subprocess.run(["Rscript", str(HERE / "reference.R"), str(tmp_path)], check=True, capture_output=True, text=True)
