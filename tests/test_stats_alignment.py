@@ -2,6 +2,8 @@
 against scipy.stats.bootstrap on the same draws; scale properties (hypothesis); bad input."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from stats_helpers import make_scores
 from wvsalign.errors import InputError
 from wvsalign.stats import alignment, correlate
+from wvsalign.stats.bootstrap import DegenerateBootstrapWarning, interval
 
 TOL = 1e-10
 
@@ -179,6 +182,7 @@ def _two_item_scores(x1, y1, x2, y2):
 values = st.lists(st.floats(0, 1, allow_nan=False), min_size=6, max_size=6)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")  # generated constant inputs
 @settings(max_examples=40, deadline=None)
 @given(x1=values, y1=values, x2=values, y2=values, a=st.floats(-3, 3), b=st.floats(0.1, 10))
 def test_per_item_r_is_invariant_to_affine_rescaling_of_that_item(x1, y1, x2, y2, a, b):
@@ -193,6 +197,7 @@ def test_per_item_r_is_invariant_to_affine_rescaling_of_that_item(x1, y1, x2, y2
     assert (r0.isna() == r1.isna()).all()
 
 
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")  # generated constant inputs
 @settings(max_examples=40, deadline=None)
 @given(x1=values, y1=values, x2=values, y2=values, a=st.floats(-3, 3), b=st.floats(0.1, 10))
 def test_pooled_r_is_invariant_to_one_affine_map_of_all_items(x1, y1, x2, y2, a, b):
@@ -250,3 +255,64 @@ def test_alignment_accepts_probs_and_human_tables():
     pd.testing.assert_frame_equal(direct, via_scores)
     with pytest.raises(InputError, match="needs the human table"):
         alignment(probs)
+
+
+# ---- degenerate inputs: R warns, scipy warns; so does wvsalign --------------------------------------
+def test_constant_vector_warns_like_r():
+    with pytest.warns(ss.ConstantInputWarning, match=r"x or y is constant \(the standard deviation is zero\)"):
+        res = correlate([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0]).iloc[0]
+    assert np.isnan(res.estimate) and np.isnan(res.p) and np.isnan(res.ci_low)
+    with pytest.warns(ss.ConstantInputWarning):  # scipy says the same
+        ss.pearsonr([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        correlate([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 1.0, 4.0, 3.0, 5.0])  # no warning otherwise
+
+
+@pytest.mark.parametrize("ci_method", ["percentile", "bca"])
+def test_bootstrap_at_r_equal_1_is_the_point_with_a_warning(ci_method):
+    x = np.arange(10.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = correlate(x, 2 * x + 1, ci="bootstrap", ci_method=ci_method, n_boot=500).iloc[0]
+    assert (res.estimate, res.ci_low, res.ci_high) == pytest.approx((1.0, 1.0, 1.0), abs=1e-12)
+    kinds = {w.category for w in caught}
+    assert DegenerateBootstrapWarning in kinds and RuntimeWarning not in kinds  # no numpy cast warning
+    assert any("every replicate equal" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_bootstrap_of_tiny_samples_is_declined_with_a_warning(n, method):
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    with pytest.warns(DegenerateBootstrapWarning, match=r"not computed \(NaN\): \d+% of the resamples are degenerate"):
+        res = correlate(x, y, method=method, ci="bootstrap", n_boot=1000).iloc[0]
+    assert np.isnan(res.ci_low) and np.isnan(res.ci_high) and np.isfinite(res.estimate)
+    # why: the share of resamples with at most two distinct pairs (r undefined or +-1), counted exactly
+    n_two = n + n * (n - 1) // 2 * (2**n - 2)
+    assert n_two / n**n > 0.025
+
+
+def test_bootstrap_of_enough_pairs_is_computed():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=12)
+    y = x + rng.normal(size=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = correlate(x, y, ci="bootstrap", ci_method="bca", n_boot=500).iloc[0]
+    assert -1 < res.ci_low < res.estimate < res.ci_high < 1
+    ci = ss.bootstrap((x, y), lambda a, b: ss.pearsonr(a, b)[0], paired=True, vectorized=False, n_resamples=500,
+                      method="BCa", rng=np.random.default_rng(0)).confidence_interval
+    assert (res.ci_low, res.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-10)
+
+
+def test_interval_bounds_rule_directly():
+    # 3 replicates of 40 at a bound (7.5%) > 2.5%: NaN; 0 at a bound: the percentile interval
+    theta_hat = np.array([0.3, 0.3])
+    theta_b = np.tile(np.linspace(0.1, 0.5, 40)[:, None], (1, 2))
+    theta_b[:3, 0] = 1.0
+    with pytest.warns(DegenerateBootstrapWarning, match="1 not computed"):
+        low, high = interval(theta_b, theta_hat, bounds=(-1.0, 1.0))
+    assert np.isnan(low[0]) and np.isnan(high[0])
+    assert (low[1], high[1]) == pytest.approx(tuple(np.quantile(theta_b[:, 1], [0.025, 0.975])))

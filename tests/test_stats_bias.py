@@ -92,6 +92,22 @@ def test_western_bias_with_the_embedded_registry():
     s["country"] = s["country"].map(dict(zip(sorted(s["country"].unique()), codes)))
     got = western_bias(s, n_boot=100, n_perm=100)
     assert (got["n_in"].iloc[0], got["n_out"].iloc[0]) == (2, 4)
+    # the group sizes under their own names (USA, DEU western; JPN, NGA, BRA, MAR not)
+    assert (got["n_western"].iloc[0], got["n_non_western"].iloc[0]) == (2, 4)
+    assert list(got.columns[-2:]) == ["n_western", "n_non_western"]
+
+
+def test_default_set_has_9_western_countries_and_says_so():
+    from wvsalign.survey.countries import Countries
+
+    reg = Countries.load()
+    default = reg.set("default")
+    western = [c for c in default if reg.get(c).western]
+    assert (len(default), len(western)) == (55, 9)
+    rule = " ".join(reg.set_rule("default").split())
+    assert "Only 9 of the 55 are western" in rule and "n_western, n_non_western" in rule
+    assert all(reg.get(c).name in rule for c in western), [reg.get(c).name for c in western]
+    assert "only 9 are Western" in " ".join(western_bias.__doc__.split())
 
 
 def test_zone_bias_has_one_row_per_zone(scores):

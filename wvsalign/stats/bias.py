@@ -207,12 +207,18 @@ def western_bias(
     embedded one; its ``western`` flag) or a mapping ISO3 -> bool. Columns: the alignment
     vocabulary (group_by "western", group "western vs non-western", metric = the per-country
     metric, estimate = the difference, p from the permutation test, n = countries) plus
-    mean_in (Western mean), mean_out, n_in, n_out.
+    mean_in (Western mean), mean_out, n_in, n_out, and the group sizes again under their own
+    names, n_western and n_non_western.
+
+    The groups are unequal: of the 55 countries of the default set only 9 are Western under the
+    registry's rule (see ``wvsalign/data/country_sets.yaml``), so the Western mean rests on 9
+    countries; the CI and the permutation p account for it, a reader should know it.
     """
     rows, keys = per_country(data, method=method, human_source=human_source)
     western = _membership(rows["group"].unique(), countries, "western").astype(bool)
-    return _group_test(rows, keys, {"western vs non-western": western}, group_by="western", n_boot=n_boot,
-                       n_perm=n_perm, seed=seed, level=level, ci_method=ci_method)
+    out = _group_test(rows, keys, {"western vs non-western": western}, group_by="western", n_boot=n_boot,
+                      n_perm=n_perm, seed=seed, level=level, ci_method=ci_method)
+    return out.assign(n_western=out["n_in"], n_non_western=out["n_out"])
 
 
 def zone_bias(

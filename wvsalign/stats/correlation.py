@@ -22,6 +22,7 @@ columns of the scores table) gets its own rows, so several models are handled at
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -34,8 +35,8 @@ from ..errors import InputError
 from ..errors import check_choice
 from ..survey.items import ItemBank
 from .bootstrap import (
-    BLOCK_BYTES, CI_METHODS, RESAMPLE_UNITS, check_count, check_level, cluster_sums, draw_design, interval,
-    resampled_units, signature_blocks,
+    BLOCK_BYTES, CI_METHODS, CORRELATION_BOUNDS, RESAMPLE_UNITS, check_count, check_level, cluster_sums, draw_design,
+    interval, resampled_units, signature_blocks,
 )
 from .scores import mean_scores, variant_columns
 
@@ -190,6 +191,10 @@ def correlation_table(
     feats = pearson_features(xc, yc)
     sums = np.stack([np.bincount(group, weights=feats[:, f], minlength=n_groups) for f in range(6)], axis=-1)
     estimate = pearson_from_sums(sums)
+    constant = np.isnan(estimate) & (n >= 2)
+    if constant.any():  # R's cor() and cor.test() warn "the standard deviation is zero"
+        warnings.warn(f"{int(constant.sum())} of {n_groups} correlation(s) undefined (NaN): x or y is constant "
+                      f"(the standard deviation is zero)", sps.ConstantInputWarning, stacklevel=3)
     p = correlation_pvalue(estimate, n, method)
     low = np.full(n_groups, np.nan)
     high = np.full(n_groups, np.nan)
@@ -205,7 +210,8 @@ def correlation_table(
                                       jackknife=ci_method == "bca"):
                 theta_b = pearson_from_sums(block.replicates)
                 jack = [pearson_from_sums(j) for j in block.jackknife] if block.jackknife else None
-                lo, hi = interval(theta_b, estimate[block.groups], level=level, method=ci_method, jackknife=jack)
+                lo, hi = interval(theta_b, estimate[block.groups], level=level, method=ci_method, jackknife=jack,
+                                  bounds=CORRELATION_BOUNDS)
                 low[block.groups], high[block.groups] = lo, hi
                 units_col[block.groups] = "+".join(block.units)
         else:
@@ -243,7 +249,8 @@ def _spearman_bootstrap(x, y, group, country, item, estimate, resample, n_boot, 
                 for u in units:
                     keep = 1.0 - (local[u][None, :] == np.arange(len(codes[u]))[:, None])
                     jack.append(weighted_spearman(x[rows], y[rows], keep)[None, :])
-            lo, hi = interval(theta_b[:, None], estimate[[g]], level=level, method=ci_method, jackknife=jack)
+            lo, hi = interval(theta_b[:, None], estimate[[g]], level=level, method=ci_method, jackknife=jack,
+                              bounds=CORRELATION_BOUNDS)
             low[g], high[g] = lo[0], hi[0]
             units_col[g] = "+".join(units)
 

@@ -95,7 +95,8 @@ class WVSData:
         """ISO3 codes of the countries present, sorted."""
         return sorted(self.respondents["country"].unique().tolist())
 
-    def distributions(self, bank: ItemBank | None = None, *, min_n: int = 30, weighted: bool = True) -> pd.DataFrame:
+    def distributions(self, bank: ItemBank | None = None, *, min_n: int = 30, weighted: bool = True,
+                      hard_to_say: str = "drop") -> pd.DataFrame:
         """The ``human`` table of these respondents (see :func:`human_distributions`)."""
         bank = self.bank if bank is None else bank
         absent = [it.item_id for it in bank if it.item_id not in self.respondents.columns]
@@ -109,6 +110,7 @@ class WVSData:
             min_n=min_n,
             weighted=weighted and self.weight_column is not None,
             keep_missing=self.keep_missing,
+            hard_to_say=hard_to_say,
             source=self.source,
             stacklevel=3,  # warnings point at the caller of this method
         )
