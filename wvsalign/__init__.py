@@ -21,7 +21,7 @@ _LAZY: dict[str, str] = {
     "read_aggregates": "wvsalign.survey.aggregates",
     "synthetic_human": "wvsalign.survey.synthetic",
     "build_prompts": "wvsalign.prompts",
-    "NO_COUNTRY": "wvsalign.prompts",
+    "NO_COUNTRY": "wvsalign.contracts",
     "load_model": "wvsalign.inference.models",
     "list_models": "wvsalign.inference.models",
     "score": "wvsalign.inference.runner",
@@ -34,6 +34,6 @@ _LAZY: dict[str, str] = {
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
-_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "tables", "errors")
+_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "contracts", "errors")
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

@@ -25,7 +25,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import tables
+from .. import contracts
+from ..contracts import HUMAN
 from ..errors import InputError, check_choice
 from ..survey.countries import Countries
 from ..survey.items import ItemBank
@@ -33,9 +34,10 @@ from .bootstrap import (
     CI_METHODS, check_count, check_level, cluster_sums, draw_counts, interval, permutation_pvalue,
 )
 from .correlation import (
-    ALIGNMENT_COLUMNS, METHODS, alignment, alignment_frame, group_labels, model_keys, pearson_from_sums,
+    ALIGNMENT_COLUMNS, METRICS, alignment, alignment_frame, group_labels, model_keys, pearson_from_sums,
 )
-from .scores import DEFAULT_COUNTRY, variant_columns
+from ._validation import check_table, human_rows, variant_columns
+from .scores import DEFAULT_COUNTRY
 from .similarity import METRICS as SIMILARITY_METRICS
 from .similarity import distribution_similarity
 
@@ -105,14 +107,26 @@ def _label_draws(n: int, n_in: int, n_perm: int, seed: int) -> tuple[np.ndarray,
 
 # ---- per-country alignment -----------------------------------------------------------------------
 def per_country(
-    data: pd.DataFrame, *, method: str = "pearson", human_source: str = "human"
+    data: pd.DataFrame, *, metric: str = "pearson", human_model: str = HUMAN, function: str = "western_bias"
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Per-country values (an alignment table restricted to group_by == "country") and its key columns."""
+    """Per-country values (an alignment table restricted to group_by == "country") and its key columns.
+
+    ``data`` must satisfy the alignment contract or the scores contract (then per-country
+    correlations with ``metric`` are computed first); anything else is an :class:`InputError`
+    naming the columns of both."""
     if not isinstance(data, pd.DataFrame):
-        raise InputError(f"expected an alignment or scores table (DataFrame), got {type(data).__name__}")
-    if "mean_score" in data.columns and "source" in data.columns:
-        data = alignment(data, by="country", method=method, ci="none", human_source=human_source)
-    tables.check(data, "alignment")
+        raise InputError(f"{function}(data=...) expects an alignment or scores table (DataFrame), "
+                         f"got {type(data).__name__}")
+    is_alignment = all(c in data.columns for c in contracts.COLUMNS["alignment"])
+    is_scores = all(c in data.columns for c in contracts.COLUMNS["scores"])
+    if not is_alignment and not is_scores:
+        lacks = {t: [c for c in contracts.COLUMNS[t] if c not in data.columns] for t in ("alignment", "scores")}
+        raise InputError(f"{function}(data=...) expects an alignment table with per-country rows (columns "
+                         f"{list(contracts.COLUMNS['alignment'])}; lacks {lacks['alignment']}) or a scores table "
+                         f"(columns {list(contracts.COLUMNS['scores'])}; lacks {lacks['scores']})")
+    if not is_alignment:
+        data = alignment(data, by="country", metric=metric, ci="none", human_model=human_model)
+    check_table(data, "alignment", argument="data", function=function)
     rows = data[data["group_by"] == "country"]
     if rows.empty:
         raise InputError("the alignment table has no per-country rows (group_by == 'country'); "
@@ -192,13 +206,13 @@ def western_bias(
     data: pd.DataFrame,
     countries: Countries | Mapping[str, bool] | None = None,
     *,
-    method: str = "pearson",
+    metric: str = "pearson",
     n_boot: int = 2000,
     n_perm: int = 9999,
     seed: int = 0,
     level: float = 0.95,
     ci_method: str = "percentile",
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Alignment(Western countries) - alignment(non-Western countries) per model and metric.
 
@@ -209,7 +223,7 @@ def western_bias(
     metric, estimate = the difference, p from the permutation test, n = countries) plus
     mean_in (Western mean), mean_out, n_in, n_out.
     """
-    rows, keys = per_country(data, method=method, human_source=human_source)
+    rows, keys = per_country(data, metric=metric, human_model=human_model, function="western_bias")
     western = _membership(rows["group"].unique(), countries, "western").astype(bool)
     return _group_test(rows, keys, {"western vs non-western": western}, group_by="western", n_boot=n_boot,
                        n_perm=n_perm, seed=seed, level=level, ci_method=ci_method)
@@ -219,13 +233,13 @@ def zone_bias(
     data: pd.DataFrame,
     countries: Countries | Mapping[str, str] | None = None,
     *,
-    method: str = "pearson",
+    metric: str = "pearson",
     n_boot: int = 2000,
     n_perm: int = 9999,
     seed: int = 0,
     level: float = 0.95,
     ci_method: str = "percentile",
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Alignment(countries of a cultural zone) - alignment(all other countries), per zone.
 
@@ -233,7 +247,7 @@ def zone_bias(
     zone; ``countries``: the registry's ``zone`` or a mapping ISO3 -> zone). p-values are per
     zone; correct them for the number of zones (e.g. Holm) before reading them as a family.
     """
-    rows, keys = per_country(data, method=method, human_source=human_source)
+    rows, keys = per_country(data, metric=metric, human_model=human_model, function="zone_bias")
     zones = _membership(rows["group"].unique(), countries, "zone").astype(str)
     split = {zone: zones == zone for zone in sorted(zones.unique())}
     return _group_test(rows, keys, split, group_by="zone", n_boot=n_boot, n_perm=n_perm, seed=seed, level=level,
@@ -265,7 +279,7 @@ def default_ranking(
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Countries ranked by the similarity of the model's default answers to each country's people.
 
@@ -276,22 +290,22 @@ def default_ranking(
     the value is the mean distribution similarity over items (``ci`` "bootstrap" (default) or
     "none"). Returns the alignment vocabulary plus ``rank`` (1 = closest) per model configuration.
     """
-    check_choice(metric, "metric", METHODS + tuple(SIMILARITY_METRICS))
-    if metric in METHODS:
+    check_choice(metric, "metric", METRICS + tuple(SIMILARITY_METRICS))
+    if metric in METRICS:
         ci = check_choice(ci or "fisher", "ci", ("fisher", "bootstrap", "none"))
-        tables.check(data, "scores")
-        is_human = data["source"] == human_source
+        check_table(data, "scores", argument="data", function=f"default_ranking(metric={metric!r})")
+        is_human = human_rows(data, human_model)
         countries = sorted(data.loc[is_human, "country"].unique())
         broadcast = _broadcast_default(data[~is_human], countries, default_country)
-        table = alignment(pd.concat([data[is_human], broadcast], ignore_index=True), by="country", method=metric,
-                          ci=ci, resample="items", n_boot=n_boot, level=level, seed=seed, human_source=human_source)
+        table = alignment(pd.concat([data[is_human], broadcast], ignore_index=True), by="country", metric=metric,
+                          ci=ci, resample="items", n_boot=n_boot, level=level, seed=seed, human_model=human_model)
     else:
         if human is None:
             raise InputError(f"metric={metric!r} compares distributions: pass the probs table as data and the human "
                              f"table as human=")
         ci = check_choice(ci or "bootstrap", "ci", ("bootstrap", "none"))
-        tables.check(data, "probs")
-        tables.check(human, "human")
+        check_table(data, "probs", argument="data", function=f"default_ranking(metric={metric!r})")
+        check_table(human, "human", argument="human", function="default_ranking")
         countries = sorted(human["country"].unique())
         broadcast = _broadcast_default(data, countries, default_country)
         table = distribution_similarity(broadcast, human, bank, metric=metric, by="country", ci=ci, resample="items",
@@ -311,7 +325,7 @@ def steerability(
     seed: int = 0,
     level: float = 0.95,
     ci_method: str = "percentile",
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Per model x country: Pearson r(persona answers, people) - r(default answers, people), over items.
 
@@ -326,9 +340,9 @@ def steerability(
     n_perm = check_count(n_perm, "n_perm", 1)
     level = check_level(level)
     ci_method = check_choice(ci_method, "ci_method", CI_METHODS)
-    tables.check(scores, "scores")
-    keys = model_keys(scores, human_source)
-    is_human = scores["source"] == human_source
+    check_table(scores, "scores", argument="scores", function="steerability")
+    keys = model_keys(scores, human_model)
+    is_human = human_rows(scores, human_model)
     human = scores.loc[is_human, ["country", "item_id", "mean_score"]].rename(columns={"mean_score": "y"})
     models = scores[~is_human]
     # persona and default prompts differ in their template: match on the other columns
@@ -384,7 +398,7 @@ def steerability(
     out = alignment_frame(labels[keys], group_by="country", group=labels["country"], metric="steerability",
                           estimate=estimate, ci_low=low, ci_high=high, p=p, n=n, method="permutation",
                           ci_method=ci_method, resampled="item", level=level, r_persona=r_p, r_default=r_d)
-    return tables.check(out, "alignment")
+    return check_table(out, "alignment", argument="scores", function="steerability")
 
 
 def _swap_test(x, d, y, gid, item, n_groups, observed, n_perm, seed) -> np.ndarray:

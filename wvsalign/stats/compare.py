@@ -47,7 +47,8 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import InputError, check_choice
-from ..tables import check
+from ..contracts import HUMAN
+from ._validation import check_table
 from .bootstrap import check_level
 from .correlation import BY, GROUP_COLUMN, correlation_table
 
@@ -394,7 +395,7 @@ def compare_alignment(
     model_b: str,
     *,
     by: str = "category",
-    human_source: str = "human",
+    human_model: str = HUMAN,
     on: Iterable[str] = ("country", "item_id"),
     method: str | Sequence[str] = ("steiger", "williams", "zou"),
     alternative: str = "two-sided",
@@ -410,36 +411,36 @@ def compare_alignment(
     columns of :func:`compare_correlations`. Groups with fewer than 4 pairs or a constant source
     get NaN.
     """
-    check(scores, "scores")
+    check_table(scores, "scores", argument="scores", function="compare_alignment")
     on = list(on)
     missing = [c for c in on if c not in scores.columns]
     if missing:
         raise InputError(f"the scores table lacks the key column(s) {missing} named in on=", column=missing[0])
     by_col = GROUP_COLUMN[check_choice(by, "by", BY)]
-    sources = [human_source, model_a, model_b]
+    sources = [human_model, model_a, model_b]
     if len(set(sources)) < 3:
-        raise InputError("model_a, model_b and human_source must be three different sources", value=sources)
-    present = set(scores["source"].unique())
+        raise InputError("model_a, model_b and human_model must be three different models", value=sources)
+    present = set(scores["model"].unique())
     for src in sources:
         if src not in present:
-            raise InputError(f"source {src!r} is not in the scores table; it has {sorted(map(str, present))}",
-                             column="source")
+            raise InputError(f"model {src!r} is not in the scores table; it has {sorted(map(str, present))}",
+                             column="model")
     methods = _resolve_methods(method, "overlapping")
     alternative = _resolve_alternative(alternative)
     level = check_level(level)
 
     keys = on + ([by_col] if by_col and by_col not in on else [])
-    sub = scores.loc[scores["source"].isin(sources), ["source", *keys, "mean_score"]]
-    dup = sub.duplicated(["source", *keys])
+    sub = scores.loc[scores["model"].isin(sources), ["model", *keys, "mean_score"]]
+    dup = sub.duplicated(["model", *keys])
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(
-            f"source {sub['source'].iloc[row]!r} has several mean scores per {' x '.join(keys)} (prompt "
+            f"model {sub['model'].iloc[row]!r} has several mean scores per {' x '.join(keys)} (prompt "
             f"variants?): keep one variant of each model, or average over the variants, first",
             row=int(sub.index[row]) if isinstance(sub.index, pd.RangeIndex) else None,
             value=tuple(sub.iloc[row][keys]),
         )
-    wide = sub.pivot(index=keys, columns="source", values="mean_score").dropna(subset=sources).reset_index()
+    wide = sub.pivot(index=keys, columns="model", values="mean_score").dropna(subset=sources).reset_index()
     codes, groups = pd.factorize(wide[by_col].astype(str) if by_col else pd.Series("all", index=wide.index),
                                  sort=True)
     h, x, y = (wide[s].to_numpy(float) for s in sources)

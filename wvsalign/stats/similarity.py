@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
 
-from .. import tables
 from ..errors import InputError, check_choice
 from ..survey.items import ItemBank
+from ._validation import bank_or_default, check_items, check_table, check_variants, codes_as_int, variant_columns
 from .bootstrap import CI_METHODS, RESAMPLE_UNITS, check_count, check_level, cluster_sums, interval
 from .correlation import ALIGNMENT_COLUMNS, BY, GROUP_COLUMN, alignment_frame, group_labels
-from .scores import _bank, _check_items, _codes_as_int, drop_nominal, nominal_items, variant_columns
+from .scores import drop_nominal, nominal_items
 
 METRICS = {"js": "js_similarity", "wasserstein": "wasserstein_similarity"}
 
@@ -129,24 +129,21 @@ def similarity_cells(
     if metric == "wasserstein" and not drop_refusals:
         raise InputError("metric='wasserstein' needs drop_refusals=True: codes without an ordinal position "
                          "(don't know, refusal) cannot be placed on the scale")
-    tables.check(probs, "probs")
-    tables.check(human, "human")
-    bank = _bank(bank)
+    check_table(probs, "probs", argument="probs", function="distribution_similarity")
+    check_table(human, "human", argument="human", function="distribution_similarity")
+    bank = bank_or_default(bank)
     model = probs.copy()
-    model["code"] = _codes_as_int(model, "probs")
-    _check_items(model, bank, "probs")
+    model["code"] = codes_as_int(model, "probs")
+    check_items(model, bank, "probs")
     hum = human.copy()
-    hum["code"] = _codes_as_int(hum, "human")
-    _check_items(hum, bank, "human")
+    hum["code"] = codes_as_int(hum, "human")
+    check_items(hum, bank, "human")
     if metric == "wasserstein":  # (a human row without a model row has nothing to be compared with)
         model = drop_nominal(model, bank, "their options have no order, so a distance between option positions "
                                           "means nothing (metric='js' compares them)")
         hum = hum[~hum["item_id"].isin(nominal_items(bank))]
     present = variant_columns(model, min_values=0)
-    keep = present if variants is None else list(variants)
-    missing = [c for c in keep if c not in model.columns]
-    if missing:
-        raise InputError(f"argument variants={keep!r}: column(s) {missing} not in the probs table")
+    keep = check_variants(model, variants, "probs")
     cols = _columns(bank, model, hum, drop_refusals)
     n_cols = int(cols["col"].max()) + 1
     prompt_keys = ["model", "prompt_id", "country", "item_id"] + present
@@ -222,7 +219,7 @@ def aggregate_cells(
     return alignment_frame(
         labels[keys], group_by=by, group=labels[group_col] if group_col else "all",
         metric=labels["metric"] if "metric" in labels else "mean", estimate=estimate, ci_low=low, ci_high=high,
-        p=np.nan, n=n, method="mean", ci_method=ci_method if ci == "bootstrap" else "none", resampled=units,
+        p=np.nan, n=n, method="none", ci_method=ci_method if ci == "bootstrap" else "none", resampled=units,
         level=level)
 
 
@@ -260,4 +257,5 @@ def distribution_similarity(
     keys = ["model"] + variant_columns(cells, min_values=0)
     out = aggregate_cells(cells, by=by, keys=keys, ci=ci, resample=resample, n_boot=n_boot, ci_method=ci_method,
                           level=level, seed=seed)
-    return tables.check(out[keys + [c for c in ALIGNMENT_COLUMNS if c != "model"]], "alignment")
+    return check_table(out[keys + [c for c in ALIGNMENT_COLUMNS if c != "model"]], "alignment",
+                       argument="probs", function="distribution_similarity")

@@ -20,7 +20,7 @@ _LAZY: dict[str, str] = {
     "human_distributions": ".distributions",
     "dropped_cells": ".distributions",
     "NEGATIVE_CODES": ".distributions",
-    "DataWarning": ".distributions",
+    "DataWarning": "wvsalign.errors",
     "read_aggregates": ".aggregates",
     "synthetic_respondents": ".synthetic",
     "synthetic_human": ".synthetic",

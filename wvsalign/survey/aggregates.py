@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import tables
+from .. import contracts
 from ..errors import InputError
 from .countries import Countries
 from .distributions import HUMAN_COLUMNS
@@ -129,7 +129,7 @@ def read_aggregates(path: str | Path, *, bank: ItemBank | None = None, renormali
         summed["share"] = summed["share"] / totals
     human = _complete(summed, bank)
     human.attrs.update({"synthetic": False, "source": str(path), "weighted": None, "min_n": None, "keep_missing": [], "dropped": "[]"})
-    return tables.check(human, "human", source=str(path))
+    return contracts.check(human, "human", source=str(path))
 
 
 # ---- helpers --------------------------------------------------------------------------------

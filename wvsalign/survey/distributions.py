@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import DataWarning, InputError  # noqa: F401  (DataWarning re-exported)
 from .items import Item, ItemBank
 
 #: WVS-7 negative missing codes and their meaning
@@ -44,10 +44,6 @@ NEGATIVE_CODES: dict[int, str] = {
 
 #: column order of the human table built here
 HUMAN_COLUMNS = ("country", "item_id", "category", "code", "share", "n", "n_eff")
-
-
-class DataWarning(UserWarning):
-    """Data was dropped or a fallback was used (the message says what and why)."""
 
 
 def parse_keep_missing(keep_missing: bool | str | Iterable[int] | None) -> tuple[int, ...]:
