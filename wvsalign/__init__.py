@@ -16,7 +16,7 @@ _LAZY: dict[str, str] = {
     "CATEGORIES": "wvsalign.survey.items",
     "Countries": "wvsalign.survey.countries",
     "read_wvs": "wvsalign.survey.readers",
-    "WVSData": "wvsalign.survey.readers",
+    "WVSData": "wvsalign.survey.wvsdata",
     "human_distributions": "wvsalign.survey.distributions",
     "read_aggregates": "wvsalign.survey.aggregates",
     "synthetic_human": "wvsalign.survey.synthetic",

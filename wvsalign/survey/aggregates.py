@@ -36,7 +36,7 @@ from ..errors import InputError
 from .countries import Countries
 from .distributions import HUMAN_COLUMNS
 from .items import ItemBank
-from .readers import _index_columns, _sniff_sep
+from ._validation import index_columns, sniff_sep
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "country": ("country", "iso3", "country_code", "b_country_alpha", "b_country", "nation"),
@@ -148,14 +148,14 @@ def _read_table(path: Path) -> pd.DataFrame:
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot be read as parquet ({exc}); the file may be truncated", file=path) from None
         names = table.column_names
-        _index_columns(names, path)  # duplicated names (also case-insensitively) are errors
+        index_columns(names, path)  # duplicated names (also case-insensitively) are errors
         frame = table.to_pandas()
     elif ext in {".csv", ".txt", ".tsv"}:
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             first = fh.readline()
-        sep = _sniff_sep(first, path)
+        sep = sniff_sep(first, path)
         names = [c.strip() for c in first.rstrip("\r\n").split(sep)]
-        _index_columns(names, path)  # duplicated names (also case-insensitively) are errors
+        index_columns(names, path)  # duplicated names (also case-insensitively) are errors
         if len(names) == 1:
             raise InputError("the header splits into a single column; expected comma- or semicolon-separated columns", file=path)
         try:

@@ -1,0 +1,75 @@
+"""WVSData: the respondents read from a WVS file (or generated), and their human table."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..errors import InputError
+from .distributions import NEGATIVE_CODES, human_distributions
+from .items import ItemBank
+
+
+@dataclass
+class WVSData:
+    """Respondents read from a WVS file (or generated): one row per respondent.
+
+    ``respondents`` has columns ``country`` (ISO3), ``weight`` (float) and one nullable
+    integer column per item of ``bank`` (raw WVS codes; negative codes are missing unless
+    kept), plus any extra columns; its index is the respondent's row number in the file.
+    """
+
+    respondents: pd.DataFrame
+    bank: ItemBank
+    source: str = ""
+    synthetic: bool = False
+    keep_missing: tuple[int, ...] = ()
+    weight_column: str | None = None
+    country_column: str = ""
+    requested_countries: tuple[str, ...] | None = None
+    strict: bool = False
+    missing_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def countries(self) -> list[str]:
+        """ISO3 codes of the countries present, sorted."""
+        return sorted(self.respondents["country"].unique().tolist())
+
+    def distributions(self, bank: ItemBank | None = None, *, min_n: int = 30, weighted: bool = True) -> pd.DataFrame:
+        """The ``human`` table of these respondents (see :func:`human_distributions`)."""
+        bank = self.bank if bank is None else bank
+        absent = [it.item_id for it in bank if it.item_id not in self.respondents.columns]
+        if absent:
+            raise InputError(f"item(s) {absent[:8]} were not read from the file; expected items of the bank read", file=self.source)
+        if self.strict and self.requested_countries:
+            self._check_requested(bank)
+        human = human_distributions(
+            self.respondents,
+            bank,
+            min_n=min_n,
+            weighted=weighted and self.weight_column is not None,
+            keep_missing=self.keep_missing,
+            source=self.source,
+            stacklevel=3,  # warnings point at the caller of this method
+        )
+        human.attrs["synthetic"] = bool(self.synthetic)
+        human.attrs["weight_column"] = self.weight_column or ""
+        return human
+
+    def _check_requested(self, bank: ItemBank) -> None:
+        present = self.respondents.groupby("country", sort=False)[[it.item_id for it in bank]].count()
+        for country in self.requested_countries or ():
+            for item in bank:
+                if present.loc[country, item.item_id] > 0:
+                    continue
+                counts = self.missing_counts
+                sel = counts[(counts["country"] == country) & (counts["item_id"] == item.item_id)] if len(counts) else counts
+                detail = ", ".join(f"{int(r.code)} {NEGATIVE_CODES[int(r.code)].lower()} {int(r.count)}" for r in sel.itertuples())
+                raise InputError(
+                    f"country {country} has no valid answer to item {item.item_id} ({detail or 'all missing'}); "
+                    "expected at least one answer for a country and item asked for explicitly "
+                    "(read with strict=False, or leave the countries or the items unspecified, "
+                    "to drop such cells with a warning)",
+                    file=self.source,
+                    column=item.item_id,
+                )
