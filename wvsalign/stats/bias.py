@@ -216,12 +216,49 @@ def western_bias(
 ) -> pd.DataFrame:
     """Alignment(Western countries) - alignment(non-Western countries) per model and metric.
 
-    ``data``: an alignment table with per-country rows, or a scores table (then per-country
-    correlations with ``method`` are computed first). ``countries``: the registry (default the
-    embedded one; its ``western`` flag) or a mapping ISO3 -> bool. Columns: the alignment
-    vocabulary (group_by "western", group "western vs non-western", metric = the per-country
-    metric, estimate = the difference, p from the permutation test, n = countries) plus
-    mean_in (Western mean), mean_out, n_in, n_out.
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        An alignment table with per-country rows (group_by "country"), or a scores table
+        (then per-country correlations with ``metric`` are computed first).
+    countries : Countries or mapping, optional
+        The registry (default: the embedded one; its ``western`` flag) or a mapping ISO3 -> bool.
+    metric : {"pearson", "spearman"}, default "pearson"
+        The correlation, when ``data`` is a scores table.
+    n_boot : int, default 2000
+        Bootstrap replicates (countries resampled within each side).
+    n_perm : int, default 9999
+        Permutations of the Western label (all arrangements when there are at most n_perm).
+    seed, level, ci_method
+        Seed, confidence level, bootstrap interval ("percentile" or "bca").
+    human_model : str, default "human"
+        The ``model`` value of the people's rows of a scores table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The alignment vocabulary (group_by "western", group "western vs non-western", metric
+        = the per-country metric, estimate = the difference, p from the permutation test,
+        method "permutation", n = countries) plus mean_in, mean_out, n_in, n_out.
+
+    Raises
+    ------
+    InputError
+        When ``data`` is neither table (the columns of both are named), has no per-country
+        rows, or a country is not in ``countries``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> row = stats.western_bias(scores, n_boot=200, n_perm=200).iloc[0]
+    >>> row.metric, row.method, int(row.n_in), int(row.n_out)
+    ('pearson', 'permutation', 3, 3)
     """
     rows, keys = per_country(data, metric=metric, human_model=human_model, function="western_bias")
     western = _membership(rows["group"].unique(), countries, "western").astype(bool)
@@ -243,9 +280,40 @@ def zone_bias(
 ) -> pd.DataFrame:
     """Alignment(countries of a cultural zone) - alignment(all other countries), per zone.
 
-    As :func:`western_bias`, one row per model x metric x Inglehart-Welzel zone (group = the
-    zone; ``countries``: the registry's ``zone`` or a mapping ISO3 -> zone). p-values are per
-    zone; correct them for the number of zones (e.g. Holm) before reading them as a family.
+    As :func:`western_bias`, one row per model x metric x Inglehart-Welzel zone. p-values are
+    per zone; correct them for the number of zones (e.g. Holm, :func:`adjust_table`) before
+    reading them as a family.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        An alignment table with per-country rows, or a scores table.
+    countries : Countries or mapping, optional
+        The registry (its ``zone``) or a mapping ISO3 -> zone.
+    metric, n_boot, n_perm, seed, level, ci_method, human_model
+        As in :func:`western_bias`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`western_bias`, with group_by "zone" and group = the zone.
+
+    Raises
+    ------
+    InputError
+        As :func:`western_bias`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> sorted(stats.zone_bias(scores, n_boot=50, n_perm=50)["group"])[:2]
+    ['African-Islamic', 'Confucian']
     """
     rows, keys = per_country(data, metric=metric, human_model=human_model, function="zone_bias")
     zones = _membership(rows["group"].unique(), countries, "zone").astype(str)
@@ -283,12 +351,50 @@ def default_ranking(
 ) -> pd.DataFrame:
     """Countries ranked by the similarity of the model's default answers to each country's people.
 
-    ``metric`` "pearson"/"spearman": ``data`` is a scores table holding the human rows and the
-    model's default rows (country ``NONE``); the value per country is the correlation over items
-    (CI: ``ci`` "fisher" (default), "bootstrap" over items or "none"). ``metric`` "js" /
-    "wasserstein": ``data`` is a probs table with default prompts and ``human`` the human table;
-    the value is the mean distribution similarity over items (``ci`` "bootstrap" (default) or
-    "none"). Returns the alignment vocabulary plus ``rank`` (1 = closest) per model configuration.
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        A scores table with the human rows and the model's default rows (country ``NONE``)
+        for a correlation ``metric``; a probs table with default prompts for "js" /
+        "wasserstein".
+    human : pandas.DataFrame, optional
+        The human table (only with a probs table).
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+    metric : {"pearson", "spearman", "js", "wasserstein"}, default "pearson"
+        Correlation over items, or mean distribution similarity over items.
+    default_country : str, default "NONE"
+        The country of the default condition.
+    ci : str, optional
+        "fisher" (default for correlations), "bootstrap" over items (default for similarities)
+        or "none".
+    n_boot, level, seed, human_model
+        As in :func:`wvsalign.stats.alignment`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The alignment vocabulary plus ``rank`` (1 = closest) per model configuration.
+
+    Raises
+    ------
+    InputError
+        When ``data`` is not the table the metric needs (its missing columns are named) or
+        has no default rows.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> default = scores[scores["model"] == "m"].drop_duplicates("item_id").assign(country="NONE")
+    >>> ranked = stats.default_ranking(pd.concat([scores, default]))
+    >>> int(ranked["rank"].min()), ranked["metric"].iloc[0]
+    (1, 'pearson')
     """
     check_choice(metric, "metric", METRICS + tuple(SIMILARITY_METRICS))
     if metric in METRICS:
@@ -329,12 +435,47 @@ def steerability(
 ) -> pd.DataFrame:
     """Per model x country: Pearson r(persona answers, people) - r(default answers, people), over items.
 
-    The scores table must hold human rows, persona rows (country = the persona's country) and
-    default rows (country ``NONE``) of the same model configuration. CI: bootstrap over items,
-    persona and default answers of an item kept together (paired). p: permutation test that
-    swaps the persona and default answer of each item at random (all 2^J swaps when there are at
-    most ``n_perm``): the null of a persona that changes nothing. Columns: the alignment
-    vocabulary (group_by "country", metric "steerability") plus r_persona and r_default.
+    CI: bootstrap over items, persona and default answers of an item kept together (paired).
+    p: permutation test that swaps the persona and default answer of each item at random (all
+    2^J swaps when there are at most ``n_perm``): the null of a persona that changes nothing.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table with human rows, persona rows (country = the persona's country) and
+        default rows (country ``NONE``) of the same model configuration.
+    default_country : str, default "NONE"
+        The country of the default condition.
+    n_boot, n_perm, seed, level, ci_method
+        Bootstrap replicates, permutations, seed, confidence level, bootstrap interval.
+    human_model : str, default "human"
+        The ``model`` value of the people's rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The alignment vocabulary (group_by "country", metric "steerability", method
+        "permutation") plus r_persona and r_default.
+
+    Raises
+    ------
+    InputError
+        When ``scores`` is not a scores table, has no default rows, or no item has a persona,
+        default and human answer.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> default = scores[scores["model"] == "m"].drop_duplicates("item_id").assign(country="NONE")
+    >>> steer = stats.steerability(pd.concat([scores, default]), n_boot=100, n_perm=100)
+    >>> steer["metric"].iloc[0], len(steer)
+    ('steerability', 6)
     """
     n_boot = check_count(n_boot, "n_boot", 2)
     n_perm = check_count(n_perm, "n_perm", 1)

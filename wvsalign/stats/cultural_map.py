@@ -80,7 +80,25 @@ def _codes(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def map_variables(respondents: pd.DataFrame) -> pd.DataFrame:
-    """The ten harmonised map variables per respondent (NaN where missing or not asked)."""
+    """The ten harmonised map variables per respondent (NaN where missing or not asked).
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        Respondents with WVS-7 columns (:data:`SOURCE_COLUMNS`; absent ones give NaN).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns F063, Y003, G006, F120, E018, Y002, F118, E025, A165, A008 (see the module
+        docstring), indexed like ``respondents``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> map_variables(pd.DataFrame({"Q164": [10], "Q57": [1]}))[["F063", "A165"]].values.tolist()
+    [[1.0, 1.0]]
+    """
     out = pd.DataFrame(index=respondents.index)
     for var, (col, mapping) in _SIMPLE.items():
         out[var] = _codes(respondents, col).map(mapping)
@@ -248,6 +266,24 @@ class CultureMap:
     :func:`culture_map`). After fitting: ``loadings_`` (10 x 2), ``coefficients_`` (score
     weights on standardised variables), ``means_`` and ``sds_`` (weighted), ``eigenvalues_``,
     ``correlation_`` and ``countries_`` (country positions with n respondents).
+
+    Parameters
+    ----------
+    normalize : bool, default True
+        Kaiser normalisation in the varimax rotation.
+    country : str, default "country"
+        The country column of the respondents.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> from wvsalign.stats.cultural_map import SOURCE_COLUMNS
+    >>> frame = wa.survey.synthetic_respondents(countries=["USA", "JPN", "NGA", "SWE"], n_per_country=200)
+    >>> data = wa.read_wvs(frame, items=["Q8", "Q14", "Q15", "Q17", "Q45", "Q46", "Q57", "Q164", "Q182", "Q184",
+    ...                                  "Q209", "Q254"], extra_columns=["Q154", "Q155"])
+    >>> fitted = CultureMap().fit(data.respondents)
+    >>> fitted.countries_["country"].tolist(), fitted.loadings_.shape
+    (['JPN', 'NGA', 'SWE', 'USA'], (10, 2))
     """
 
     normalize: bool = True
@@ -427,5 +463,33 @@ class CultureMap:
 
 def culture_map(respondents: pd.DataFrame, weights: str | Sequence[float] | None = "weight", *,
                 normalize: bool = True, country: str = "country") -> CultureMap:
-    """Fit the Inglehart-Welzel map: ``CultureMap(normalize=..., country=...).fit(respondents, weights)``."""
+    """Fit the Inglehart-Welzel map: ``CultureMap(normalize=..., country=...).fit(respondents, weights)``.
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        Respondents with the WVS-7 columns of the map (:data:`SOURCE_COLUMNS`) and a country column.
+    weights : str, array-like or None, default "weight"
+        The weight column, one weight per respondent, or None for equal weights.
+    normalize : bool, default True
+        Kaiser normalisation in the varimax rotation.
+    country : str, default "country"
+        The country column.
+
+    Returns
+    -------
+    CultureMap
+        The fitted map.
+
+    Raises
+    ------
+    InputError
+        When the country or weight column is missing, a weight is not positive and finite, or
+        a map variable has (almost) no valid answers.
+
+    Examples
+    --------
+    >>> fitted = culture_map(respondents)  # doctest: +SKIP
+    >>> fitted.distances(fitted.project(probs))  # doctest: +SKIP
+    """
     return CultureMap(normalize=normalize, country=country).fit(respondents, weights)

@@ -138,11 +138,38 @@ def format_effects(
 ) -> pd.DataFrame:
     """Shift of model mean scores across the levels of each prompt-format factor, per item.
 
-    Columns: model, factor, item_id, category, metric ("format_shift"), estimate (max - min of
-    the level means), level_min / level_max (the levels with the lowest / highest mean),
-    level_sd (SD of the level means), human_sd (between-country SD of the human mean scores,
-    NaN without human rows), ratio (estimate / human_sd), p (permutation, one-sided), n
-    (strata: country x other factors with every level present), levels, method.
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table that keeps the variant columns (``model_mean_scores(probs)``).
+    factors : list of str, optional
+        Format factors to test (default: instruction, label_style, option_order, template,
+        language; those that vary).
+    n_perm : int, default 9999
+        Permutations of the level labels within strata (exact when there are fewer arrangements).
+    seed : int, default 0
+        Seed.
+    human_model : str, default "human"
+        The ``model`` value of the people's rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns model, factor, item_id, category, metric ("format_shift"), estimate (max - min
+        of the level means), level_min / level_max (the levels with the lowest / highest mean),
+        level_sd, human_sd (between-country SD of the human mean scores), ratio (estimate /
+        human_sd), p (permutation, one-sided), n (strata), levels, method.
+
+    Raises
+    ------
+    InputError
+        When ``scores`` is not a scores table, a factor is not a variant column, or no factor
+        varies.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> effects = wa.stats.format_effects(wa.stats.mean_scores(probs, human, bank))  # doctest: +SKIP
     """
     n_perm = check_count(n_perm, "n_perm", 1)
     models = _model_rows(scores, human_model, "format_effects")
@@ -296,12 +323,39 @@ def variant_agreement(
 ) -> pd.DataFrame:
     """Agreement of model mean scores across prompt variants, per model and group.
 
-    Raters: the combinations of the ``variants`` columns (default: every variant column that
-    varies). Targets: country x item pairs of the group (``by``: "item" (countries of an item;
-    default: does the format keep the between-country pattern?), "country", "category",
-    "overall" (pooled targets are dominated by between-item differences)). ICC uses targets
-    rated under every variant; alpha uses all pairable values. Rows per model x group x metric
-    (icc2_1, icc3_1, krippendorff_alpha) in the alignment vocabulary plus n_raters.
+    Raters: the combinations of the ``variants`` columns. Targets: the country x item pairs of
+    the group. ICC uses targets rated under every variant; alpha uses all pairable values.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table that keeps the variant columns.
+    by : {"item", "country", "category", "overall"}, default "item"
+        Grouping: the countries of an item (does the format keep the between-country
+        pattern?), the items of a country, a category, or all (dominated by between-item
+        differences).
+    variants : list of str, optional
+        The variant columns whose combinations are the raters (default: those that vary).
+    level : float, default 0.95
+        Confidence level of the ICC intervals.
+    human_model : str, default "human"
+        The ``model`` value of the people's rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows per model x group x metric (icc2_1, icc3_1: method "F-test", ci_method
+        "mcgraw-wong"; krippendorff_alpha: no p) in the alignment vocabulary plus n_raters.
+
+    Raises
+    ------
+    InputError
+        When ``scores`` is not a scores table or no variant column varies.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> icc = wa.stats.variant_agreement(scores, by="item")  # doctest: +SKIP
     """
     by = check_choice(by, "by", BY)
     level = check_level(level)

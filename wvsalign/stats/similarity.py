@@ -45,7 +45,28 @@ def _as_dists(p: np.ndarray | Sequence, q: np.ndarray | Sequence) -> tuple[np.nd
 
 
 def js_similarity(p: np.ndarray | Sequence, q: np.ndarray | Sequence) -> np.ndarray:
-    """1 - Jensen-Shannon distance (base 2) along the last axis; p and q are renormalised first."""
+    """1 - Jensen-Shannon distance (base 2) along the last axis; p and q are renormalised first.
+
+    Parameters
+    ----------
+    p, q : array-like
+        Distributions (or non-negative weights) of equal shape; the last axis holds the options.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        Values in [0, 1]: 1 for identical distributions, 0 for disjoint ones.
+
+    Raises
+    ------
+    InputError
+        When the shapes differ or a value is negative.
+
+    Examples
+    --------
+    >>> float(js_similarity([0.5, 0.5], [0.5, 0.5])), float(js_similarity([1, 0], [0, 1]))
+    (1.0, 0.0)
+    """
     p, q = _as_dists(p, q)
     m = (p + q) / 2.0
     js = (rel_entr(p, m).sum(axis=-1) + rel_entr(q, m).sum(axis=-1)) / (2.0 * np.log(2.0))
@@ -59,10 +80,31 @@ def wasserstein_similarity(
     *,
     span: np.ndarray | float | None = None,
 ) -> np.ndarray:
-    """1 - W1(p, q) / span along the last axis, W1 on the option ``positions``.
+    """1 - W1(p, q) / span along the last axis, W1 the earth mover's distance on the option ``positions``.
 
-    ``positions`` defaults to 0 .. K-1 (and may be (K,) or shaped like p); ``span`` defaults to
-    max - min of the positions, i.e. K - 1 for the bank's positions. p and q are renormalised.
+    Parameters
+    ----------
+    p, q : array-like
+        Distributions of equal shape; the last axis holds the options.
+    positions : array-like, optional
+        Positions of the options ((K,) or shaped like p); default 0 .. K-1.
+    span : float or array-like, optional
+        The normaliser; default max - min of the positions (K - 1 for the bank's positions).
+
+    Returns
+    -------
+    numpy.ndarray or float
+        1 for identical distributions, 0 when all mass sits on opposite ends.
+
+    Raises
+    ------
+    InputError
+        When the shapes differ or a value is negative.
+
+    Examples
+    --------
+    >>> float(wasserstein_similarity([1, 0, 0], [0, 0, 1])), float(wasserstein_similarity([1, 0, 0], [0, 1, 0]))
+    (0.0, 0.5)
     """
     p, q = _as_dists(p, q)
     pos = np.broadcast_to(np.arange(p.shape[-1], dtype=np.float64) if positions is None
@@ -239,17 +281,53 @@ def distribution_similarity(
     level: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Similarity of model and human answer distributions.
+    """Similarity of model and human answer distributions, per cell or aggregated per group.
 
-    ``metric``: "js" (1 - Jensen-Shannon distance) or "wasserstein" (1 - W1/(K-1)).
-    ``by=None``: one row per model x variants x country x item (model, variants, country,
-    item_id, category, metric, estimate, n_prompts). ``by`` in "country", "category", "item",
-    "overall": the mean of those values per group in the alignment vocabulary, with a
-    cluster-bootstrap CI (``resample`` countries/items/both; see :func:`wvsalign.stats.alignment`)
-    and p = NaN. ``variants``: variant columns kept apart (None: all present; []: averaged).
-    ``drop_refusals``: leave out codes without a score and renormalise (default); False keeps
-    every code seen on either side (JS only). Prompts with country ``NONE`` have no human
-    counterpart and are left out (see :func:`wvsalign.stats.default_ranking`).
+    Prompts with country ``NONE`` have no human counterpart and are left out (see
+    :func:`wvsalign.stats.default_ranking`).
+
+    Parameters
+    ----------
+    probs : pandas.DataFrame
+        A probs table (contract ``probs``).
+    human : pandas.DataFrame
+        A human table (contract ``human``).
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+    metric : {"js", "wasserstein"}, default "js"
+        1 - Jensen-Shannon distance, or 1 - W1/(K-1) (ordinal items only).
+    drop_refusals : bool, default True
+        Leave out codes without a score and renormalise; False keeps every code seen on either
+        side (JS only).
+    by : {"country", "category", "item", "overall"}, optional
+        Grouping. None: one row per model x variants x country x item. Else the mean per group
+        in the alignment vocabulary, with a cluster-bootstrap CI and p = NaN (method "none").
+    variants : list of str, optional
+        Variant columns kept apart (None: all present; []: averaged).
+    ci : {"bootstrap", "none"}, default "bootstrap"
+        Interval of the group means.
+    resample : {"countries", "items", "both"}, default "countries"
+        Bootstrap clusters (see :func:`wvsalign.stats.alignment`).
+    n_boot, ci_method, level, seed
+        As in :func:`wvsalign.stats.alignment`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by=None``: model, variants, country, item_id, category, metric, estimate, n_prompts.
+        Else the alignment table (metric "js_similarity" or "wasserstein_similarity").
+
+    Raises
+    ------
+    InputError
+        When a table is not the one expected (its missing columns are named), a code or item
+        is unknown, or no prompt shares a country and item with the human table.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> cells = wa.stats.distribution_similarity(probs, human, bank)  # doctest: +SKIP
+    >>> per_country = wa.stats.distribution_similarity(probs, human, bank, by="country")  # doctest: +SKIP
     """
     cells = similarity_cells(probs, human, bank, metric=metric, drop_refusals=drop_refusals, variants=variants)
     if by is None:

@@ -52,7 +52,39 @@ ATOL = 1e-6
 
 
 def read_aggregates(path: str | Path, *, bank: ItemBank | None = None, renormalise: bool = False) -> pd.DataFrame:
-    """Read a published aggregate table into a ``human`` table (see the module docstring)."""
+    """Read a published aggregate table into a ``human`` table (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV (comma or semicolon) or parquet file, one row per country x item x option.
+    bank : ItemBank, optional
+        The items and codes allowed (default: the embedded WVS-7 bank).
+    renormalise : bool, default False
+        Rescale shares that do not sum to 1 per country x item (else an error).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The human table (country, item_id, category, code, share, n, n_eff);
+        ``attrs["synthetic"]`` is False and ``attrs["source"]`` the file.
+
+    Raises
+    ------
+    InputError
+        When a role has no column, a country, item or code is unknown, shares do not sum to 1
+        (without ``renormalise``) or ``n`` differs within a country x item; the message names
+        the file, column and row.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "agg.csv")
+    >>> pd.DataFrame({"country": "USA", "item": "Q57", "code": [1, 2], "share": [0.4, 0.6],
+    ...               "n": 100}).to_csv(path, index=False)
+    >>> read_aggregates(path)[["country", "item_id", "code", "share", "n_eff"]].values.tolist()
+    [['USA', 'Q57', 1, 0.4, 100.0], ['USA', 'Q57', 2, 0.6, 100.0]]
+    """
     path = Path(path)
     bank = ItemBank.wvs7() if bank is None else bank
     raw = _read_table(path)

@@ -75,16 +75,51 @@ def read_wvs(
 ) -> WVSData:
     """Read a WVS-7 respondent file (.csv, .sav, .dta, .parquet); see the module docstring.
 
-    ``path`` may also be a DataFrame in the WVS column layout (e.g. from
-    :func:`~wvsalign.survey.synthetic.synthetic_respondents`); ``source`` names it in messages.
+    Parameters
+    ----------
+    path : str, Path or pandas.DataFrame
+        The file, or a DataFrame in the WVS column layout (e.g. from
+        :func:`~wvsalign.survey.synthetic_respondents`).
+    items : ItemBank, list of str or str, optional
+        The items to read (default: the embedded WVS-7 bank).
+    countries : list of str or str, optional
+        ISO3/WVS codes, names or set names to keep (default: all).
+    weight : str or None, default "W_WEIGHT"
+        The weight column (with fallbacks, see the module docstring); None: equal weights.
+    keep_missing : bool, str or iterable of int, default False
+        Negative codes kept as answers.
+    extra_columns : list of str, default ()
+        More columns to carry along that are not items of the bank (e.g. ``["Q154", "Q155"]``
+        for the cultural map).
+    sep : str, optional
+        CSV delimiter (default: sniffed, comma or semicolon).
+    source : str, optional
+        The name of a DataFrame ``path`` in messages.
+    strict : bool, default False
+        True when the user named both the items and the countries: absent item columns and
+        unasked country x item cells are then errors instead of warnings.
 
-    ``items``: an ItemBank, item ids, or None for the embedded WVS-7 bank. ``countries``:
-    ISO3/WVS codes, names or set names to keep (None = all). ``extra_columns``: more
-    columns to carry along that are not items of the bank (e.g. ``["Q154", "Q155"]`` for
-    the cultural map; see the module docstring for their negative codes). ``sep``: CSV
-    delimiter (default: sniffed, comma or semicolon). ``strict``: True when the caller's
-    user named both the items and the countries (see the module docstring); absent item
-    columns and unasked country x item cells are then errors instead of warnings.
+    Returns
+    -------
+    WVSData
+        The respondents (``.respondents``) and what was read; ``.distributions()`` gives the
+        human table.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, of an unknown type, damaged or truncated, lacks the country
+        column, holds unknown countries or codes, or bad weights; the message names the file,
+        column and first bad row.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> bank = wa.ItemBank.wvs7().filter(ids=["Q46", "Q57"])
+    >>> frame = wa.survey.synthetic_respondents(bank, ["USA", "JPN"], n_per_country=50)
+    >>> data = read_wvs(frame, items=bank, countries="JPN")
+    >>> data.countries, len(data.respondents)
+    (['JPN'], 50)
     """
     if isinstance(path, pd.DataFrame):
         reader: Reader = FrameReader(path)

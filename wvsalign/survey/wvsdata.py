@@ -14,9 +14,41 @@ from .items import ItemBank
 class WVSData:
     """Respondents read from a WVS file (or generated): one row per respondent.
 
-    ``respondents`` has columns ``country`` (ISO3), ``weight`` (float) and one nullable
-    integer column per item of ``bank`` (raw WVS codes; negative codes are missing unless
-    kept), plus any extra columns; its index is the respondent's row number in the file.
+    Made by :func:`~wvsalign.survey.read_wvs`; :meth:`distributions` gives the human table.
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        Columns ``country`` (ISO3), ``weight`` (float) and one nullable integer column per
+        item of ``bank`` (raw WVS codes; negative codes are missing unless kept), plus any
+        extra columns; its index is the respondent's row number in the file.
+    bank : ItemBank
+        The items read.
+    source : str, default ""
+        The file read, put in messages.
+    synthetic : bool, default False
+        Whether the file says it holds synthetic data.
+    keep_missing : tuple of int, default ()
+        The negative codes kept as answers.
+    weight_column : str, optional
+        The file's weight column (None: equal weights).
+    country_column : str, default ""
+        The file's country column.
+    requested_countries : tuple of str, optional
+        The countries asked for (None: all).
+    strict : bool, default False
+        Whether a requested country x item without an answer is an error.
+    missing_counts : pandas.DataFrame
+        Counts of each negative code per country x item (country, item_id, code, count).
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> bank = wa.ItemBank.wvs7().filter(ids=["Q46"])
+    >>> frame = wa.survey.synthetic_respondents(bank, ["USA", "JPN"], n_per_country=50)
+    >>> data = wa.read_wvs(frame, items=bank)
+    >>> data.countries, data.synthetic
+    (['JPN', 'USA'], True)
     """
 
     respondents: pd.DataFrame
@@ -36,7 +68,29 @@ class WVSData:
         return sorted(self.respondents["country"].unique().tolist())
 
     def distributions(self, bank: ItemBank | None = None, *, min_n: int = 30, weighted: bool = True) -> pd.DataFrame:
-        """The ``human`` table of these respondents (see :func:`human_distributions`)."""
+        """The ``human`` table of these respondents (see :func:`~wvsalign.survey.human_distributions`).
+
+        Parameters
+        ----------
+        bank : ItemBank, optional
+            Items to tabulate (default: the bank read).
+        min_n : int, default 30
+            Country x item cells with fewer valid answers are left out (with a DataWarning).
+        weighted : bool, default True
+            Use the weight column (when the file had one).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The human table (country, item_id, category, code, share, n, n_eff);
+            ``attrs["synthetic"]`` says whether the data are synthetic.
+
+        Raises
+        ------
+        InputError
+            When an item of ``bank`` was not read, or (strict) a requested country has no answer
+            to a requested item.
+        """
         bank = self.bank if bank is None else bank
         absent = [it.item_id for it in bank if it.item_id not in self.respondents.columns]
         if absent:
