@@ -243,3 +243,55 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS
                              | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+# ---- tables are checked, not guessed ------------------------------------------------------------------
+def _scores():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    grid = pd.MultiIndex.from_product([["USA", "DEU", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3"]],
+                                      names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    return pd.concat([people, people.assign(model="m", mean_score=rng.uniform(0, 1, len(grid)))],
+                     ignore_index=True)
+
+
+def test_functions_say_which_table_they_expected():
+    import pandas as pd
+
+    from wvsalign import stats
+    from wvsalign.errors import InputError
+
+    scores = _scores()
+    old = scores.rename(columns={"model": "source"})
+    with pytest.raises(InputError, match=r"alignment\(data=...\) expects a scores table .* lacks column\(s\) "
+                                         r"\['model'\].*now called 'model'"):
+        stats.alignment(old)
+    probs_like = pd.DataFrame({"model": ["m"], "prompt_id": ["p"], "item_id": ["Q1"], "code": [1], "prob": [1.0]})
+    with pytest.raises(InputError, match=r"alignment\(probs\) needs the human table"):
+        stats.alignment(probs_like)
+    with pytest.raises(InputError, match="with human= the first argument must be a probs table"):
+        stats.alignment(scores, scores)
+    with pytest.raises(InputError, match=r"expects a probs table .* lacks column\(s\) \['country', 'template'"):
+        stats.alignment(probs_like, scores)
+    with pytest.raises(InputError, match=r"western_bias\(data=...\) expects an alignment table .* or a scores table"):
+        stats.western_bias(pd.DataFrame({"country": ["USA"], "estimate": [0.1]}))
+    with pytest.raises(InputError, match=r"model_mean_scores\(probs=...\) expects a probs table"):
+        stats.model_mean_scores(scores)
+
+
+def test_culture_map_inputs_are_checked():
+    import pandas as pd
+
+    from wvsalign.errors import InputError
+    from wvsalign.stats import expected_map_variables
+
+    both = pd.DataFrame({"item_id": ["Q57"], "code": [1], "prob": [1.0], "share": [1.0], "country": ["USA"]})
+    with pytest.raises(InputError, match="both 'prob' and 'share'.*kind="):
+        expected_map_variables(both)
+    got = expected_map_variables(both.assign(model="m"), kind="human")
+    assert got["A165"].tolist() == [1.0] and list(got.columns[:1]) == ["country"]
+    with pytest.raises(InputError, match=r"as a human table it lacks \['share'\]"):
+        expected_map_variables(both.drop(columns="share"), kind="human")

@@ -260,10 +260,10 @@ def model_keys(scores: pd.DataFrame, human_model: str = HUMAN) -> list[str]:
     return ["model"] + variant_columns(scores[~human_rows(scores, human_model)])
 
 
-def pair_scores(scores: pd.DataFrame, human_model: str = HUMAN, *, function: str = "alignment"
-                ) -> tuple[pd.DataFrame, list[str]]:
+def pair_scores(scores: pd.DataFrame, human_model: str = HUMAN, *, function: str = "alignment",
+                argument: str = "scores") -> tuple[pd.DataFrame, list[str]]:
     """Model rows joined with the human row of the same country and item (x = model, y = human)."""
-    check_table(scores, "scores", argument="scores", function=function)
+    check_table(scores, "scores", argument=argument, function=function)
     is_human = human_rows(scores, human_model)
     if not is_human.any():
         raise InputError(f"the scores table has no human rows (model == {human_model!r}); "
@@ -369,13 +369,13 @@ def alignment(
         if isinstance(data, pd.DataFrame) and "mean_score" in data.columns and "prob" not in data.columns:
             raise InputError("alignment(data, human): with human= the first argument must be a probs table; "
                              "a scores table already holds the human rows: call alignment(scores)")
-        check_table(data, "probs", argument="data", function="alignment (with human=)")
+        check_table(data, "probs", argument="data", function="alignment")
         check_table(human, "human", argument="human", function="alignment")
         data = mean_scores(data, human, bank)
     elif isinstance(data, pd.DataFrame) and "prob" in data.columns and "mean_score" not in data.columns:
         raise InputError("alignment(probs) needs the human table to compare with: alignment(probs, human, bank); "
                          "or pass a scores table (wvsalign.stats.mean_scores)")
-    pairs, keys = pair_scores(data, human_model)
+    pairs, keys = pair_scores(data, human_model, argument="data")
     group_col = GROUP_COLUMN[by]
     grouping = keys + ([group_col] if group_col else [])
     gid = pairs.groupby(grouping, sort=True, dropna=False).ngroup().to_numpy()
