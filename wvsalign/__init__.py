@@ -30,7 +30,11 @@ _LAZY: dict[str, str] = {
     "mean_scores": "wvsalign.stats.scores",
     "alignment": "wvsalign.stats.correlation",
     "InputError": "wvsalign.errors",
+    "ConfigError": "wvsalign.errors",
+    "ModelError": "wvsalign.errors",
     "WvsalignError": "wvsalign.errors",
+    "WvsalignWarning": "wvsalign.errors",
+    "DataWarning": "wvsalign.errors",
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
