@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wvsalign.survey.items as items_module
-from wvsalign import tables
+from wvsalign import contracts
 from wvsalign.errors import InputError
 from wvsalign.survey.items import CATEGORIES, ItemBank, option_scores
 
@@ -228,9 +228,9 @@ def test_filter_errors_name_the_bad_value(bank):
 
 
 def test_frames_satisfy_the_contracts(bank):
-    items = tables.check(bank.to_frame(), "items")
+    items = contracts.check(bank.to_frame(), "items")
     assert len(items) == 239 and list(items["item_id"]) == bank.ids
-    options = tables.check(bank.options_frame(), "options")
+    options = contracts.check(bank.options_frame(), "options")
     assert len(options) == sum(it.n_options for it in bank)
     row = items.set_index("item_id").loc["Q56"]
     assert row["options"] == [(1, "Better off"), (2, "Worse off"), (3, "About the same")]
@@ -239,7 +239,7 @@ def test_frames_satisfy_the_contracts(bank):
     series = option_scores(bank)
     assert series.loc[("Q56", 3)] == 0.5 and len(series) == len(options)
     empty = ItemBank([]).to_frame()
-    tables.check(empty, "items")
+    contracts.check(empty, "items")
 
 
 def test_yaml_round_trip_and_docstrings(tmp_path, raw):

@@ -13,7 +13,7 @@ import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from wvsalign import cli, tables  # noqa: E402
+from wvsalign import cli, contracts  # noqa: E402
 from wvsalign.errors import ConfigError  # noqa: E402
 from wvsalign.inference.engine import ScoringEngine  # noqa: E402
 from wvsalign.inference.testing import save_tiny_model  # noqa: E402
@@ -84,18 +84,18 @@ def test_run_writes_every_table(finished):
     assert list((out / "probs").glob("*.parquet"))
     prompts = pd.read_parquet(out / "prompts.parquet")
     assert len(prompts) == len(ITEMS) * len(COUNTRIES)
-    tables.check(pd.read_parquet(out / "probs.parquet"), "probs")
-    tables.check(pd.read_parquet(out / "human.parquet"), "human")
-    tables.check(pd.read_parquet(out / "scores.parquet"), "scores")
-    alignment = tables.check(pd.read_csv(out / "alignment.csv"), "alignment")
+    contracts.check(pd.read_parquet(out / "probs.parquet"), "probs")
+    contracts.check(pd.read_parquet(out / "human.parquet"), "human")
+    contracts.check(pd.read_parquet(out / "scores.parquet"), "scores")
+    alignment = contracts.check(pd.read_csv(out / "alignment.csv"), "alignment")
     assert set(alignment["group"]) == set(ItemBank.wvs7().filter(ids=ITEMS).categories)
 
 
 def test_alignment_is_pearson_r_of_model_and_human_mean_scores(finished):
     result, _ = finished
     scores = result.scores
-    human = scores[scores["source"] == "human"].set_index(["country", "item_id"])["mean_score"]
-    model = scores[scores["source"] != "human"].set_index(["country", "item_id"])["mean_score"]
+    human = scores[scores["model"] == "human"].set_index(["country", "item_id"])["mean_score"]
+    model = scores[scores["model"] != "human"].set_index(["country", "item_id"])["mean_score"]
     bank = ItemBank.wvs7()
     for row in result.alignment.itertuples():
         keys = [k for k in model.index if bank[k[1]].category == row.group and k in human.index]

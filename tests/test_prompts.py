@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from wvsalign import tables  # noqa: E402
+from wvsalign import contracts  # noqa: E402
 from wvsalign.errors import InputError  # noqa: E402
 from wvsalign.prompts import NO_COUNTRY, build_prompts, get_format, prompt_id  # noqa: E402
 from wvsalign.prompts.options import is_scale_item  # noqa: E402
@@ -72,7 +72,7 @@ def test_cross_product_size_and_default_template(small):
     assert default.groupby(["item_id", "instruction", "label_style", "option_order"]).size().eq(1).all()
     assert set(df[df.template != "default"].country) == set(countries)
     assert df.prompt_id.is_unique and df.text.is_unique
-    tables.check(df, "prompts")
+    contracts.check(df, "prompts")
 
 
 def test_ids_are_stable_across_builds(small):

@@ -13,7 +13,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from wvsalign import tables  # noqa: E402
+from wvsalign import contracts  # noqa: E402
 from wvsalign.errors import ConfigError, InputError, ModelError  # noqa: E402
 from wvsalign.inference import engine as engine_mod  # noqa: E402
 from wvsalign.inference.engine import ScoringEngine  # noqa: E402
@@ -182,7 +182,7 @@ def test_tree_keeps_every_read_and_folds_small_nodes(tok, prompts):
 def test_score_returns_probs_in_prompt_order(prompts, loaded):
     shuffled = prompts.sample(frac=1.0, random_state=3).reset_index(drop=True)
     out = score(shuffled, loaded, progress=False, shard_size=5)
-    tables.check(out, "probs")
+    contracts.check(out, "probs")
     assert list(out.drop_duplicates("prompt_id")["prompt_id"]) == list(shuffled["prompt_id"])
     first = shuffled.iloc[0]
     assert list(out.loc[out["prompt_id"] == first["prompt_id"], "code"]) == list(first["codes"])

@@ -12,7 +12,7 @@ import scipy.special
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from wvsalign import tables  # noqa: E402
+from wvsalign import contracts  # noqa: E402
 from wvsalign.errors import InputError  # noqa: E402
 from wvsalign.inference.engine import ScoringEngine  # noqa: E402
 from wvsalign.inference.scoring import (  # noqa: E402
@@ -124,7 +124,7 @@ def test_probs_frame_contract(tok):
     reqs = encode_requests(df, tok)
     lps = [np.array([-1.0, -2.0, -3.0]), np.array([-0.5, -0.25])]
     out = probs_frame(df, reqs, lps, "m")
-    tables.check(out, "probs")
+    contracts.check(out, "probs")
     assert list(out["prompt_id"]) == ["a"] * 3 + ["b"] * 2
     assert list(out["code"]) == [1, 2, 3, 1, 2]
     np.testing.assert_allclose(out["prob"].iloc[:3], scipy.special.softmax([-1.0, -2.0, -3.0]))

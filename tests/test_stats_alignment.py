@@ -25,8 +25,8 @@ def scores():
 
 
 def _pairs(scores, model):
-    h = scores[scores["source"] == "human"].set_index(["country", "item_id"])["mean_score"]
-    m = scores[scores["source"] == model].set_index(["country", "item_id"])
+    h = scores[scores["model"] == "human"].set_index(["country", "item_id"])["mean_score"]
+    m = scores[scores["model"] == model].set_index(["country", "item_id"])
     return m.assign(y=h.reindex(m.index).to_numpy()).reset_index().rename(columns={"mean_score": "x"})
 
 
@@ -34,7 +34,7 @@ def _pairs(scores, model):
                                     ("overall", None)])
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_estimates_p_and_fisher_ci_match_scipy(scores, by, col, method):
-    got = alignment(scores, by=by, method=method)
+    got = alignment(scores, by=by, metric=method)
     assert set(got["model"]) == {"m1", "m2"} and (got["group_by"] == by).all()
     for model in ("m1", "m2"):
         pairs = _pairs(scores, model)
@@ -86,7 +86,7 @@ def _scipy_bootstrap(g, method, resample, ci_method, n_boot, seed):
 @pytest.mark.parametrize("ci_method", ["percentile", "bca"])
 def test_bootstrap_intervals_match_scipy_bootstrap(scores, method, resample, ci_method):
     n_boot, seed = 199, 11
-    got = alignment(scores, by="category", method=method, ci="bootstrap", resample=resample, n_boot=n_boot,
+    got = alignment(scores, by="category", metric=method, ci="bootstrap", resample=resample, n_boot=n_boot,
                     ci_method=ci_method, seed=seed)
     g = _pairs(scores, "m2")
     g = g[g["category"] == "cat1"]
@@ -100,7 +100,7 @@ def test_bootstrap_intervals_match_scipy_bootstrap(scores, method, resample, ci_
 
 def test_bootstrap_of_a_group_does_not_depend_on_other_models(scores):
     both = alignment(scores, by="overall", ci="bootstrap", n_boot=300, seed=5)
-    alone = alignment(scores[scores["source"] != "m1"], by="overall", ci="bootstrap", n_boot=300, seed=5)
+    alone = alignment(scores[scores["model"] != "m1"], by="overall", ci="bootstrap", n_boot=300, seed=5)
     a = both[both["model"] == "m2"].iloc[0]
     b = alone.iloc[0]
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
@@ -131,14 +131,14 @@ def test_correlate_matches_scipy_and_bootstraps_pairs():
 
 
 def test_default_condition_rows_are_left_out(scores):
-    extra = scores[scores["source"] == "m1"].assign(country="NONE").drop_duplicates("item_id")
+    extra = scores[scores["model"] == "m1"].assign(country="NONE").drop_duplicates("item_id")
     got = alignment(pd.concat([scores, extra]), by="overall")
     assert got.loc[got["model"] == "m1", "n"].iloc[0] == 9 * 8
 
 
 def test_variant_columns_give_separate_rows(scores):
-    m = scores[scores["source"] == "m1"]
-    two = pd.concat([scores[scores["source"] == "human"], m.assign(instruction="a"),
+    m = scores[scores["model"] == "m1"]
+    two = pd.concat([scores[scores["model"] == "human"], m.assign(instruction="a"),
                      m.assign(instruction="b", mean_score=m["mean_score"][::-1].to_numpy())])
     got = alignment(two, by="overall")
     assert list(got["instruction"]) == ["a", "b"]
@@ -148,8 +148,8 @@ def test_variant_columns_give_separate_rows(scores):
 def test_bad_input_is_named(scores):
     with pytest.raises(InputError, match="by='region'"):
         alignment(scores, by="region")
-    with pytest.raises(InputError, match="method='kendall'"):
-        alignment(scores, method="kendall")
+    with pytest.raises(InputError, match="metric='kendall'"):
+        alignment(scores, metric="kendall")
     with pytest.raises(InputError, match="ci='jackknife'"):
         alignment(scores, ci="jackknife")
     with pytest.raises(InputError, match="resample='rows'"):
@@ -159,12 +159,12 @@ def test_bad_input_is_named(scores):
     with pytest.raises(InputError, match="n_boot=0"):
         alignment(scores, ci="bootstrap", n_boot=0)
     with pytest.raises(InputError, match="no human rows"):
-        alignment(scores[scores["source"] != "human"])
+        alignment(scores[scores["model"] != "human"])
     with pytest.raises(InputError, match="more than one model mean score"):
-        alignment(pd.concat([scores, scores[scores["source"] == "m1"]]))
+        alignment(pd.concat([scores, scores[scores["model"] == "m1"]]))
     with pytest.raises(InputError, match="no model row shares"):
-        alignment(pd.concat([scores[scores["source"] == "human"],
-                             scores[scores["source"] == "m1"].assign(country=lambda f: "Z" + f["country"])]))
+        alignment(pd.concat([scores[scores["model"] == "human"],
+                             scores[scores["model"] == "m1"].assign(country=lambda f: "Z" + f["country"])]))
 
 
 # ---- properties of the scale (hypothesis) -----------------------------------------------------------
@@ -174,8 +174,8 @@ def _two_item_scores(x1, y1, x2, y2):
     rows = []
     for item, xs, ys in (("A", x1, y1), ("B", x2, y2)):
         for c, xv, yv in zip(countries, xs, ys):
-            rows.append({"source": "m", "country": c, "item_id": item, "category": "k", "mean_score": xv})
-            rows.append({"source": "human", "country": c, "item_id": item, "category": "k", "mean_score": yv})
+            rows.append({"model": "m", "country": c, "item_id": item, "category": "k", "mean_score": xv})
+            rows.append({"model": "human", "country": c, "item_id": item, "category": "k", "mean_score": yv})
     return pd.DataFrame(rows)
 
 

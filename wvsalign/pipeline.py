@@ -34,7 +34,7 @@ import yaml
 from . import _yaml
 from ._io import write_csv_atomic, write_parquet_atomic, write_text_atomic
 from .errors import ConfigError, InputError
-from .tables import VARIANT_COLUMNS
+from .contracts import VARIANT_COLUMNS
 
 #: how the demo picks its items
 DEMO_RULE = "the first two ordinal items of each of the 12 WVS-7 categories, in questionnaire order (24 items)"
@@ -162,7 +162,7 @@ class RunResult:
         human = ("SYNTHETIC human data (generated; not real survey answers: pass --wvs FILE for real WVS-7 data)"
                  if self.synthetic else f"human data from {self.config.wvs}")
         n_items = self.prompts["item_id"].nunique()
-        from .prompts import NO_COUNTRY
+        from .contracts import NO_COUNTRY
 
         n_countries = self.prompts.loc[self.prompts["country"] != NO_COUNTRY, "country"].nunique()
         mass = self.probs.drop_duplicates("prompt_id")["valid_mass"]

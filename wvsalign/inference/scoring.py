@@ -34,14 +34,14 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import tables
+from .. import contracts
 from ..errors import InputError
 
 #: version of the rule above; recorded with every run so that changed rules are not mixed
 SCORING_RULE = "wvsalign-scoring-1"
 
 #: variant columns of a prompt copied into the probs table when present (template is a probs column already)
-VARIANT_COLUMNS = tuple(c for c in tables.VARIANT_COLUMNS if c != "template")
+VARIANT_COLUMNS = tuple(c for c in contracts.VARIANT_COLUMNS if c != "template")
 
 #: columns of the probs table, in order
 PROBS_COLUMNS = ("model", "prompt_id", "item_id", "country", "template", "code", "label", "prob",
@@ -68,8 +68,8 @@ class ScoringRequest:
 
 
 def check_prompts(prompts: pd.DataFrame, *, source: str | None = None) -> None:
-    """Raise :class:`InputError` unless ``prompts`` is a prompts table (``tables.check``) with unique ids."""
-    tables.check(prompts, "prompts", source=source)
+    """Raise :class:`InputError` unless ``prompts`` is a prompts table (``contracts.check``) with unique ids."""
+    contracts.check(prompts, "prompts", source=source)
     dup = prompts["prompt_id"].duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])

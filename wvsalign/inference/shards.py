@@ -32,14 +32,10 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_path, sha256_file, write_text_atomic
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, ShardWarning  # noqa: F401  (ShardWarning re-exported)
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-
-
-class ShardWarning(UserWarning):
-    """A shard on disk was damaged or incomplete and is recomputed."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from ..contracts import NO_COUNTRY  # the country of prompts whose template names no country
 from ..errors import InputError, check_choice
 from ..survey.countries import Countries
 from ..survey.items import Item, ItemBank
@@ -42,10 +43,7 @@ from .formats import get_format
 from .options import LABEL_STYLES, OPTION_ORDERS, is_scale_item, show_options
 from .translations import Translation, load_translation, translation_for
 
-#: the country of prompts whose template names no country
-NO_COUNTRY = "NONE"
-
-#: columns of the table build_prompts returns (the ``prompts`` contract of wvsalign.tables and more)
+#: columns of the table build_prompts returns (the ``prompts`` contract of wvsalign.contracts and more)
 PROMPT_COLUMNS = (
     "prompt_id", "item_id", "category", "country", "language", "template", "instruction",
     "label_style", "option_order", "seed", "chat", "prompt_format", "text", "labels", "codes",

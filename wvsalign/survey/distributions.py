@@ -35,7 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, check_choice
+from ..errors import DataWarning, InputError, check_choice  # noqa: F401  (DataWarning re-exported)
 from .items import Item, ItemBank
 
 #: WVS-7 negative missing codes and their meaning
@@ -51,10 +51,6 @@ NEGATIVE_CODES: dict[int, str] = {
 HUMAN_COLUMNS = ("country", "item_id", "category", "code", "share", "n", "n_eff")
 #: ways to count a "Hard to say" extra code: dropped as the item bank says, or as the scale midpoint
 HARD_TO_SAY = ("drop", "midpoint")
-
-
-class DataWarning(UserWarning):
-    """Data was dropped or a fallback was used (the message says what and why)."""
 
 
 def parse_keep_missing(keep_missing: bool | str | Iterable[int] | None) -> tuple[int, ...]:
@@ -226,13 +222,55 @@ def human_distributions(
 ) -> pd.DataFrame:
     """The ``human`` table (country, item_id, category, code, share, n, n_eff) of respondent rows.
 
-    ``respondents`` has a country column, a weight column (ignored when ``weighted`` is
-    False or ``weight_col`` is None) and one column of WVS codes per item of ``bank``.
-    See the module docstring for the rules; ``human.attrs`` holds ``dropped``, ``min_n``,
-    ``weighted``, ``source`` and ``synthetic`` (False unless the caller sets it).
-    ``stacklevel`` is that of the :class:`DataWarning` on dropped cells (as in
-    :func:`warnings.warn`; wrappers add one per frame of their own). ``hard_to_say``: "drop"
-    (the item bank's rule) or "midpoint" (see the module docstring); recorded in ``attrs``.
+    See the module docstring for the rules.
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        A country column, a weight column (ignored when ``weighted`` is False or ``weight_col``
+        is None) and one column of WVS codes per item of ``bank``.
+    bank : ItemBank or iterable of Item
+        The items to tabulate.
+    min_n : int, default 30
+        A country x item with fewer valid answers is dropped (listed by :func:`dropped_cells`).
+    weighted : bool, default True
+        Weighted shares (else every respondent counts once).
+    keep_missing : bool, str or iterable of int, default False
+        Negative WVS codes kept as options (True or "all": the five of them).
+    country_col, weight_col : str
+        The country and weight columns of ``respondents``.
+    source : str, optional
+        Where the respondents came from, put in messages and ``attrs["source"]``.
+    stacklevel : int, default 2
+        Stack level of the :class:`~wvsalign.errors.DataWarning` on dropped cells (as in
+        :func:`warnings.warn`; wrappers add one per frame of their own).
+    hard_to_say : {"drop", "midpoint"}, default "drop"
+        How an item's "Hard to say" extra code counts: dropped as the item bank says, or as the
+        scale midpoint (see the module docstring); recorded in ``attrs``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The human table; ``attrs`` holds ``dropped``, ``min_n``, ``weighted``, ``source`` and
+        ``synthetic`` (False unless the caller sets it).
+
+    Raises
+    ------
+    InputError
+        When a column is missing, a code is not a code of its item or a weight is not positive
+        and finite (the message names the column and the first bad row).
+
+    Examples
+    --------
+    >>> import pandas as pd, warnings
+    >>> from wvsalign import ItemBank
+    >>> resp = pd.DataFrame({"country": ["USA"] * 3 + ["JPN"] * 2, "weight": [1.0, 1.0, 2.0, 1.0, 1.0],
+    ...                      "Q57": [1, 2, 2, 1, 1]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # JPN has fewer than min_n answers: dropped, with a warning
+    ...     human = human_distributions(resp, ItemBank.wvs7().filter(ids=["Q57"]), min_n=3)
+    >>> human[["country", "code", "share", "n"]].values.tolist()
+    [['USA', 1, 0.25, 3], ['USA', 2, 0.75, 3]]
     """
     items = list(bank)
     hard_to_say = check_choice(hard_to_say, "hard_to_say", HARD_TO_SAY)
@@ -347,7 +385,29 @@ def human_distributions(
 
 
 def dropped_cells(human: pd.DataFrame) -> pd.DataFrame:
-    """The country x item cells a human table left out, as a table (country, item_id, n, reason)."""
+    """The country x item cells a human table left out, as a table.
+
+    Parameters
+    ----------
+    human : pandas.DataFrame
+        A human table made by :func:`human_distributions` (its ``attrs["dropped"]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns country, item_id, n (valid answers), reason.
+
+    Examples
+    --------
+    >>> import pandas as pd, warnings
+    >>> from wvsalign import ItemBank
+    >>> resp = pd.DataFrame({"country": ["USA"] * 3 + ["JPN"] * 2, "weight": 1.0, "Q57": [1, 2, 2, 1, 1]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     human = human_distributions(resp, ItemBank.wvs7().filter(ids=["Q57"]), min_n=3)
+    >>> dropped_cells(human)[["country", "item_id", "reason"]].values.tolist()
+    [['JPN', 'Q57', 'n below min_n=3']]
+    """
     records = human.attrs.get("dropped") or "[]"
     if isinstance(records, str):
         records = json.loads(records)

@@ -1,4 +1,10 @@
-"""CLI: ``wvsalign run`` (the main job) and ``wvsalign models`` (the model registry)."""
+"""CLI: ``wvsalign run`` (the main job) and ``wvsalign models`` (the model registry).
+
+The run command spans every stage, so it is registered here, at the top of the package,
+not by a stage: stages never import a later stage (``inference`` never imports
+``pipeline``). Nothing heavy is imported at registration; each handler imports what it
+needs when it runs.
+"""
 from __future__ import annotations
 
 import argparse
@@ -69,7 +75,7 @@ def _one_line_warning(message: Any, category: type, *args: Any, **kwargs: Any) -
 def _run(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..pipeline import RunConfig, run
+    from .pipeline import RunConfig, run
 
     base = RunConfig.from_yaml(args.config).to_dict() if args.config else {}
     given = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
@@ -85,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .models import list_models
+    from .inference.models import list_models
 
     table = list_models()
     if args.format == "csv":
