@@ -287,7 +287,7 @@ def test_bootstrap_of_tiny_samples_is_declined_with_a_warning(n, method):
     rng = np.random.default_rng(n)
     x, y = rng.normal(size=n), rng.normal(size=n)
     with pytest.warns(DegenerateBootstrapWarning, match=r"not computed \(NaN\): \d+% of the resamples are degenerate"):
-        res = correlate(x, y, method=method, ci="bootstrap", n_boot=1000).iloc[0]
+        res = correlate(x, y, metric=method, ci="bootstrap", n_boot=1000).iloc[0]
     assert np.isnan(res.ci_low) and np.isnan(res.ci_high) and np.isfinite(res.estimate)
     # why: the share of resamples with at most two distinct pairs (r undefined or +-1), counted exactly
     n_two = n + n * (n - 1) // 2 * (2**n - 2)

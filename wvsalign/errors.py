@@ -65,6 +65,14 @@ class ShardWarning(WvsalignWarning):
     """A shard on disk was damaged or incomplete and is recomputed."""
 
 
+class DegenerateBootstrapWarning(WvsalignWarning):
+    """A bootstrap interval is degenerate or was not computed (the message says which and why)."""
+
+
+class AliasedTermWarning(WvsalignWarning):
+    """A regression term is a linear combination of earlier terms; it is reported as NA (as R's lm)."""
+
+
 def check_choice(value: object, name: str, allowed: Sequence[str], *, what: str | None = None) -> str:
     """Check that an argument is one of the allowed values.
 

@@ -71,7 +71,7 @@ def test_cor_test_pearson_and_spearman():
     p = correlate(CORRELATION["x"], CORRELATION["y"]).iloc[0]
     for quantity in ("estimate", "p", "ci_low", "ci_high"):
         assert p[quantity] == pytest.approx(r_values("cor_pearson", quantity).iloc[0], rel=EXACT)
-    s = correlate(CORRELATION["x"], CORRELATION["y"], method="spearman").iloc[0]
+    s = correlate(CORRELATION["x"], CORRELATION["y"], metric="spearman").iloc[0]
     for quantity in ("estimate", "p"):
         assert s[quantity] == pytest.approx(r_values("cor_spearman", quantity).iloc[0], rel=EXACT)
 

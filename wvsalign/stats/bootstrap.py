@@ -43,6 +43,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from ..errors import InputError, check_choice
+from ..errors import DegenerateBootstrapWarning  # noqa: F401  (re-exported)
 
 #: resampling choice -> the units it resamples
 RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {
@@ -55,10 +56,6 @@ CI_METHODS = ("percentile", "bca")
 BLOCK_BYTES = 64 * 2**20
 #: bounds of a correlation: replicates at a bound the estimate is not at are degenerate
 CORRELATION_BOUNDS = (-1.0, 1.0)
-
-
-class DegenerateBootstrapWarning(UserWarning):
-    """A bootstrap interval is degenerate or was not computed (the message says which and why)."""
 
 
 # ---- argument checks ------------------------------------------------------------------------

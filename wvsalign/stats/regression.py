@@ -47,6 +47,7 @@ from scipy.sparse import linalg as sparse_linalg
 from statsmodels.tools import sm_exceptions
 
 from ..errors import InputError
+from ..errors import AliasedTermWarning  # noqa: F401  (re-exported)
 from .bootstrap import check_level
 
 OLS_COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
@@ -67,10 +68,6 @@ _NAME_ERROR = re.compile(r"name '([^']+)' is not defined")
 FORMULA_WORDS = ("C", "Q", "I")
 #: relative tolerance below which a column counts as a linear combination of earlier ones (R's lm.fit)
 ALIAS_TOL = 1e-7
-
-
-class AliasedTermWarning(UserWarning):
-    """A regression term is a linear combination of earlier terms; it is reported as NA (as R's lm)."""
 
 
 def _caller_namespace(depth: int) -> dict[str, Any]:
