@@ -231,7 +231,8 @@ class RunDir:
             raw, problem = None, f"unreadable: {' '.join(str(exc).split())}"
         else:
             problem = None
-        if isinstance(raw, dict) and RECORD_KEY in raw and isinstance(raw.get("config"), Mapping):
+        if (isinstance(raw, dict) and RECORD_KEY in raw and isinstance(raw.get("config"), Mapping)
+                and isinstance(raw.get("status"), str)):  # status follows config and identity: cut before it = damaged
             return raw, None
         if self._ours(text):
             return None, problem or "unreadable: incomplete record (truncated?)"
@@ -356,6 +357,8 @@ class RunDir:
         """
         if not self.path.is_dir():
             return "new"
+        if self.in_use() and not self.holds_lock:
+            self.acquire()  # raises the error naming the holder
         record, problem = self.read_record()
         if problem == "foreign":
             raise ConfigError(
