@@ -65,7 +65,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
     Examples
     --------
     >>> differences({"a": 1, "m": {"x": 1}}, {"a": 1, "m": {"x": 2}})
-    ["m.x: 1 -> 2"]
+    ['m.x: 1 -> 2']
     """
     out = []
     for k in sorted(set(old) | set(new), key=str):
