@@ -34,6 +34,6 @@ _LAZY: dict[str, str] = {
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
-_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "tables", "errors")
+_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "tables", "errors", "report")
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, _SUBMODULES)
