@@ -232,8 +232,8 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, caption, obj in build_figures(by_name, extra):
-            figures.append(Figure(name, caption, F.png_bytes(obj)))
             paths[name] = F.save_figure(obj, out / "figures", name)["png"]
+            figures.append(Figure(name, caption, paths[name].read_bytes()))
     title = title or f"wvsalign report: {', '.join(data.labels)}"
     intro = _provenance_lines(data) + [
         f"Runs: {', '.join(str(r.path) for r in data.runs)}.",

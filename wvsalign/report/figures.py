@@ -127,9 +127,8 @@ def plot_model_vs_human(table: pd.DataFrame, *, label_countries: bool = True, co
         hi = float(np.nanmax(rows[["model_score", "human_score"]].to_numpy()))
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.6, ls=":")
         if label_countries:
-            for r in rows.itertuples():
-                ax.annotate(r.country, (r.human_score, r.model_score), fontsize=4.5, alpha=0.8,
-                            xytext=(2, 1), textcoords="offset points")
+            for country, x, y in zip(rows["country"], rows["human_score"], rows["model_score"]):
+                ax.text(x, y, country, fontsize=4.5, alpha=0.8)
         ax.set_title(category, fontsize=9)
     grid.set_axis_labels("human mean score", "model mean score")
     grid.figure.suptitle("Model vs human mean scores per country (dotted: equal)", y=1.02)
@@ -244,11 +243,13 @@ def save_figure(obj: Any, folder: str | Path, name: str, *, dpi: int = 110) -> d
     fig = figure_of(obj)
     paths = {}
     try:
-        for ext in FIGURE_FORMATS:
-            target = Path(folder) / f"{name}.{ext}"
-            with atomic_path(target) as tmp:
-                fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
-            paths[ext] = target
+        # SVG text stays text (searchable, small, and much faster to write than glyph paths)
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            for ext in FIGURE_FORMATS:
+                target = Path(folder) / f"{name}.{ext}"
+                with atomic_path(target) as tmp:
+                    fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+                paths[ext] = target
     finally:
         plt.close(fig)
     return paths

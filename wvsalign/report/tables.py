@@ -327,6 +327,11 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
             notes.append(f"{label} `{formula}` not fitted: {', '.join(constant)} does not vary across the "
                          f"{n_models} model(s) (recorded metadata); add models that differ in it")
             continue
+        n_used = used["model"].nunique()
+        if n_used <= len(predictors) + 1:  # the predictors vary only between models
+            notes.append(f"{label} `{formula}` not fitted: {len(predictors) + 1} model-level terms need more than "
+                         f"{len(predictors) + 1} models; got {n_used}")
+            continue
         n_terms = 1 + len(predictors) + (used["group"].nunique() - 1 if "C(group)" in formula else 0)
         if len(used) <= n_terms + 1:
             notes.append(f"{label} `{formula}` not fitted: {len(used)} rows for {n_terms} terms")
