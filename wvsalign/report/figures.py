@@ -10,7 +10,9 @@ a statistic: the tables come from :mod:`wvsalign.report.tables` / :mod:`wvsalign
 """
 from __future__ import annotations
 
+import functools
 import io
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +30,17 @@ from ..errors import InputError  # noqa: E402
 
 #: what each figure is saved as
 FIGURE_FORMATS = ("png", "svg")
+
+
+def _quiet(fn: Any) -> Any:
+    """Keep seaborn's and matplotlib's deprecation notices (about their own internals) out of the terminal."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.simplefilter("ignore", category)
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def _axes(ax: Any, size: tuple[float, float]) -> Any:
@@ -49,6 +62,7 @@ def _group_names(groups: pd.Series) -> pd.Series:
     return groups.astype(str).replace({"all": "overall"}).str.replace("_", " ")
 
 
+@_quiet
 def plot_alignment_heatmap(table: pd.DataFrame, ax: Any = None) -> Any:
     """Heatmap of r (rows: models, columns: categories) with each cell's CI written in it.
 
@@ -74,6 +88,7 @@ def plot_alignment_heatmap(table: pd.DataFrame, ax: Any = None) -> Any:
     return ax
 
 
+@_quiet
 def plot_country_alignment(table: pd.DataFrame, ax: Any = None) -> Any:
     """Alignment per country as a sorted dot-and-whisker plot coloured by cultural zone.
 
@@ -110,6 +125,7 @@ def plot_country_alignment(table: pd.DataFrame, ax: Any = None) -> Any:
     return ax
 
 
+@_quiet
 def plot_model_vs_human(table: pd.DataFrame, *, label_countries: bool = True, col_wrap: int = 4) -> Any:
     """Model vs human mean scores per country, one panel per category, countries labelled.
 
@@ -135,6 +151,7 @@ def plot_model_vs_human(table: pd.DataFrame, *, label_countries: bool = True, co
     return grid.figure
 
 
+@_quiet
 def plot_bias(table: pd.DataFrame, ax: Any = None) -> Any:
     """Western and cultural-zone bias with CIs (dots and whiskers; one colour per model).
 
@@ -162,6 +179,7 @@ def plot_bias(table: pd.DataFrame, ax: Any = None) -> Any:
     return ax
 
 
+@_quiet
 def plot_culture_map(table: pd.DataFrame, ax: Any = None) -> Any:
     """The Inglehart-Welzel map: countries (coloured by zone, labelled) and models (black stars).
 
@@ -193,6 +211,7 @@ def plot_culture_map(table: pd.DataFrame, ax: Any = None) -> Any:
     return ax
 
 
+@_quiet
 def plot_format_robustness(table: pd.DataFrame, ax: Any = None) -> Any:
     """How far each prompt-format factor moves item mean scores, relative to real between-country SD.
 
@@ -211,6 +230,7 @@ def plot_format_robustness(table: pd.DataFrame, ax: Any = None) -> Any:
     return ax
 
 
+@_quiet
 def plot_alignment_vs_size(table: pd.DataFrame, line: pd.DataFrame | None = None, ax: Any = None) -> Any:
     """Alignment against model size (log10 parameters) with the fitted regression line.
 
