@@ -187,8 +187,8 @@ def build_figures(tables: dict[str, T.Table], extra: dict[str, Any]) -> list[tup
 
 
 def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", *, n_boot: int = 2000,
-           n_perm: int = 9999, seed: int = 0, title: str | None = None, echo: Callable[[str], None] | None = None
-           ) -> Report:
+           n_perm: int = 9999, seed: int = 0, title: str | None = None, figures: bool = True,
+           echo: Callable[[str], None] | None = None) -> Report:
     """Make a report from run directories and/or study directories.
 
     Parameters
@@ -201,6 +201,8 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
     n_boot, n_perm, seed : int
         Bootstrap replicates, permutations and seed of the bias tests and similarity CIs.
     title : str, optional
+    figures : bool
+        False: tables only (no figures/, no figures in report.html).
     echo : callable, optional
         Called with progress lines (e.g. ``print``).
 
@@ -227,11 +229,12 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
     meta = _meta_tables(data)
     out = Path(out)
     T.write_tables(meta + tables, out / "tables")
+    draw = figures
     figures: list[Figure] = []
     paths: dict[str, Path] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, caption, obj in build_figures(by_name, extra):
+        for name, caption, obj in (build_figures(by_name, extra) if draw else []):
             paths[name] = F.save_figure(obj, out / "figures", name)["png"]
             figures.append(Figure(name, caption, paths[name].read_bytes()))
     title = title or f"wvsalign report: {', '.join(data.labels)}"
