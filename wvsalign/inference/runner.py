@@ -47,9 +47,11 @@ def score(
     With ``run_dir``, shards go to ``run_dir/probs/`` and the consolidated table to
     ``run_dir/probs.parquet``; a re-run resumes (or, when finished, only reads). A run
     directory made with another model (name, source or weights' sha256), dtype (as resolved
-    for the device: "auto" is float32 on CPU), prompts or shard size is refused unless
-    ``overwrite``, which starts it afresh. ``batch_size``: rows per forward pass, or "auto"
-    (token and memory budgets).
+    for the device: "auto" is float32 on CPU), prompts, shard size or batch size is refused
+    unless ``overwrite``, which starts it afresh once the model has loaded. ``run_dir`` may be
+    a :class:`~wvsalign.runs.RunDir` whose lock the caller holds. ``batch_size``: rows per
+    forward pass, or "auto" (token and memory budgets); it changes the last bits of results
+    (different padding and matrix shapes), so it is part of a run directory's identity.
     """
     check_prompts(prompts)
     check_batch_size(batch_size)
@@ -62,6 +64,7 @@ def score(
         "prompts": prompts_digest(prompts),
         "n_prompts": int(len(prompts)),
         "shard_size": int(shard_size),
+        "batch_size": batch_size,  # as requested: rows per forward pass change the last bits of results
         "scoring_rule": SCORING_RULE,
     }
     ids = prompts["prompt_id"].astype(str).to_numpy()
@@ -162,11 +165,16 @@ def _in_prompt_order(parts: list[pd.DataFrame], prompts: pd.DataFrame) -> pd.Dat
 
 
 @contextlib.contextmanager
-def _store(run_dir: str | Path | None, config: Mapping[str, Any], overwrite: bool) -> Iterator[ShardStore | None]:
+def _store(run_dir: Any, config: Mapping[str, Any], overwrite: bool) -> Iterator[ShardStore | None]:
+    """The shard store of ``run_dir`` (a path or a :class:`~wvsalign.runs.RunDir`, whose lock is
+    taken, or re-entered when the caller holds it), or None without a run directory."""
     if run_dir is None:
         yield None
         return
-    store = ShardStore(Path(run_dir) / "probs", config, overwrite=overwrite)
+    from ..runs import RunDir
+
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    store = ShardStore(rd.probs_folder, config, overwrite=overwrite, run_dir=rd)
     try:
         yield store
     finally:
