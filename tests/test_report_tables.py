@@ -265,5 +265,7 @@ def test_bad_directories(tmp_path):
         report_runs.find_runs([tmp_path / "empty"])
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.yaml").write_text("- a list\n")
-    with pytest.raises(InputError, match="config.yaml"):
-        report_runs.read_run(tmp_path / "bad")
+    run = report_runs.read_run(tmp_path / "bad")  # read as RunResult.load reads it: a run with a problem
+    assert run.probs is None and any("config.yaml" in n for n in run.notes)
+    with pytest.raises(InputError, match="none of the run directories has results"):
+        report_data.combine([run])

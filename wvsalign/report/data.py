@@ -3,7 +3,6 @@ the mean scores (variants averaged, and per variant) and the models' metadata.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -101,6 +100,9 @@ def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
             notes.append(f"{run.path}: no probs.parquet yet (status: {run.status}); left out")
         else:
             usable.append(run)
+            if run.status != "finished":
+                notes.append(f"{run.path}: status {run.status}; its results so far are included")
+        notes.extend(run.notes)
     if not usable:
         raise InputError("none of the run directories has results (probs.parquet); finish the runs first",
                          file=runs[0].path if runs else None)
@@ -121,6 +123,3 @@ def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
     return ReportData(runs=list(usable), labels=labels, probs=probs, human=human, scores=scores,
                       variant_scores=variant_scores, models=models, notes=notes)
 
-
-def run_paths(data: ReportData) -> list[Path]:
-    return [run.path for run in data.runs]

@@ -1,8 +1,7 @@
 """Finding and reading the run directories a report is made from.
 
-:func:`read_run` is the one place that knows a run directory's files (``config.yaml``,
-``probs.parquet``, ``human.parquet``, ``scores.parquet``, ``alignment.csv``); when
-``wvsalign.runs.RunResult.load`` exists it is used instead (a one-line swap).
+:func:`read_run` reads a run directory through :meth:`wvsalign.runs.RunResult.load` (the owner
+of the layout; a partial run's probs are its intact shards).
 :func:`find_runs` turns any mix of run directories and study directories (``study.yaml`` and
 ``runs/<model>/<condition>/``) into the list of run directories.
 """
@@ -14,7 +13,6 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from .. import _yaml
 from ..errors import InputError
 
 #: the file that marks a run directory
@@ -35,10 +33,11 @@ class Run:
     alignment: pd.DataFrame | None = None
     study: Path | None = None  # the study directory the run belongs to, if any
     notes: list[str] = field(default_factory=list)
+    state: str | None = None  # as RunResult.load judged it: finished, partial, failed, running
 
     @property
     def status(self) -> str:
-        return str(self.config.get("status", "unknown"))
+        return str(self.state or self.config.get("status", "unknown"))
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -65,17 +64,6 @@ class Run:
         return self.path.name
 
 
-def _load_table(path: Path) -> pd.DataFrame | None:
-    if not path.exists():
-        return None
-    try:
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
-    except Exception as exc:  # a damaged file is named, not a traceback
-        raise InputError(f"cannot read this table ({type(exc).__name__}: {exc})", file=path) from None
-
-
 def read_run(path: str | Path, *, study: str | Path | None = None) -> Run:
     """Read one run directory (read-only).
 
@@ -93,24 +81,25 @@ def read_run(path: str | Path, *, study: str | Path | None = None) -> Run:
     Raises
     ------
     InputError
-        When ``path`` holds no readable ``config.yaml`` or a table cannot be read.
+        When ``path`` is not a run directory (see :meth:`wvsalign.runs.RunResult.load`); an unreadable
+        table is a note of the run instead.
     """
+    from ..runs import RunResult  # the owner of the run directory's layout (read-only load)
+
     path = Path(path)
-    config_path = path / CONFIG_FILE
-    if not config_path.is_file():
-        raise InputError(f"not a run directory: no {CONFIG_FILE} (expected a directory written by 'wvsalign run' "
-                         f"or a study directory with {STUDY_FILE})", file=path)
-    config = _yaml.load_file(config_path, what="run record (config.yaml written by 'wvsalign run')")
-    if not isinstance(config, Mapping):
-        raise InputError("expected a mapping (the run record written by 'wvsalign run')", file=config_path)
+    if not path.is_dir():
+        raise InputError("no such run directory", file=path)
+    result = RunResult.load(path)
     return Run(
         path=path,
-        config=dict(config),
-        probs=_load_table(path / "probs.parquet"),
-        human=_load_table(path / "human.parquet"),
-        scores=_load_table(path / "scores.parquet"),
-        alignment=_load_table(path / "alignment.csv"),
+        config=dict(result.config),
+        probs=result.probs,
+        human=result.human,
+        scores=result.scores,
+        alignment=result.alignment,
         study=None if study is None else Path(study),
+        notes=[f"{path}: {problem}" for problem in result.problems],
+        state=result.status,
     )
 
 
