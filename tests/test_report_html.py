@@ -203,3 +203,20 @@ def test_images_decode_in_the_browser(made, tmp_path):
     dom = _chromium("--dump-dom", probe.resolve().as_uri())
     title = re.search(r"<title>(.*?)</title>", dom.stdout).group(1)
     assert title == "1" * len(made.figures)
+
+
+def test_report_package_is_callable_and_light():
+    """``wa.report(...)`` is the report function; importing the package loads no plotting library."""
+    code = ("import sys, wvsalign as wa, wvsalign.report.tables as t; "
+            "assert callable(wa.report) and wa.report.tables is t; "
+            "assert wa.report.plot_bias.__module__ == 'wvsalign.report.figures'; "
+            "print('matplotlib' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    # the package and its tables load no plotting library (the CLI's --help stays fast)
+    light = subprocess.run([sys.executable, "-c", "import sys, wvsalign.cli, wvsalign.report.tables; "
+                            "print('matplotlib' in sys.modules)"], capture_output=True, text=True, env=env,
+                           timeout=120)
+    assert light.returncode == 0, light.stderr
+    assert light.stdout.strip() == "False"
