@@ -27,9 +27,9 @@ def tables_():
              "BRA": "Latin America"}
     country = pd.DataFrame([{"model": m, "group": c, "zone": zones[c], "estimate": e, "ci_low": e - 0.2,
                              "ci_high": e + 0.2} for m in ("a", "b") for c, e in zip(countries, rng.uniform(-1, 1, 5))])
+    human = {(c, cat): rng.uniform() for c in countries for cat in ("religion", "ethics", "economic")}
     means = pd.DataFrame([{"model": m, "country": c, "category": cat, "model_score": rng.uniform(),
-                           "human_score": rng.uniform()} for m in ("a", "b") for c in countries
-                          for cat in ("religion", "ethics", "economic")])
+                           "human_score": human[c, cat]} for m in ("a", "b") for c, cat in human])
     bias = pd.DataFrame([{"model": m, "group": g, "estimate": 0.1, "ci_low": 0.0, "ci_high": 0.2}
                          for m in ("a", "b") for g in ("western vs non-western", "Confucian", "Latin America")])
     positions = pd.DataFrame([{"kind": "country", "label": c, "zone": zones[c], "traditional_secular": rng.normal(),
@@ -87,7 +87,11 @@ def test_model_vs_human_facets_and_labels(tables_):
     for ax in panels:
         n_points = sum(len(c.get_offsets()) for c in ax.collections)
         assert n_points == 2 * 5  # 2 models x 5 countries
-        assert sorted(x.get_text() for x in ax.texts) == sorted(["USA", "JPN", "DEU", "NGA", "BRA"] * 2)
+        assert sorted(x.get_text() for x in ax.texts) == sorted(["USA", "JPN", "DEU", "NGA", "BRA"])
+        rows = t[t["category"] == ax.get_title()]
+        for text in ax.texts:  # beside the country's highest point
+            mine = rows[rows["country"] == text.get_text()]
+            assert text.get_position() == (mine["human_score"].iloc[0], mine["model_score"].max())
 
 
 def test_bias_plot(tables_):

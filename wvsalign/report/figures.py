@@ -129,6 +129,8 @@ def plot_country_alignment(table: pd.DataFrame, ax: Any = None) -> Any:
 def plot_model_vs_human(table: pd.DataFrame, *, label_countries: bool = True, col_wrap: int = 4) -> Any:
     """Model vs human mean scores per country, one panel per category, countries labelled.
 
+    Each country is labelled once per panel, beside the highest of its models' points.
+
     ``table``: :func:`wvsalign.report.tables.category_means` (model, country, category,
     model_score, human_score). Returns the Figure.
     """
@@ -142,8 +144,9 @@ def plot_model_vs_human(table: pd.DataFrame, *, label_countries: bool = True, co
         lo = float(np.nanmin(rows[["model_score", "human_score"]].to_numpy()))
         hi = float(np.nanmax(rows[["model_score", "human_score"]].to_numpy()))
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.6, ls=":")
-        if label_countries:
-            for country, x, y in zip(rows["country"], rows["human_score"], rows["model_score"]):
+        if label_countries:  # one label per country, beside its highest point (the models share its x)
+            top = rows.sort_values("model_score", ascending=False, kind="stable").drop_duplicates("country")
+            for country, x, y in zip(top["country"], top["human_score"], top["model_score"]):
                 ax.text(x, y, country, fontsize=4.5, alpha=0.8)
         ax.set_title(category, fontsize=9)
     grid.set_axis_labels("human mean score", "model mean score")
