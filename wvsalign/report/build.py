@@ -14,7 +14,7 @@ import datetime as _dt
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -178,7 +178,8 @@ def build_figures(tables: dict[str, T.Table], extra: dict[str, Any]) -> list[tup
                      F.plot_culture_map(extra["culture_positions"])))
     if "format_robustness" in tables:
         figs.append(("format_robustness", "Shift of item mean scores across prompt formats relative to the "
-                     "between-country SD of human answers.", F.plot_format_robustness(tables["format_robustness"].data)))
+                     "between-country SD of human answers.",
+                     F.plot_format_robustness(tables["format_robustness"].data)))
     if len(extra.get("size_rows", [])):
         figs.append(("alignment_vs_size", "Alignment per category against log10(parameters)"
                      + (" with the OLS line (95% CI)." if "size_line" in extra else " (no line: sizes do not vary)."),
@@ -250,6 +251,3 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
     return Report(out=out, html=html_path, tables={t.name: t for t in meta + tables}, figures=paths, notes=notes,
                   synthetic=data.synthetic)
 
-
-def table_names(rep: Report) -> Sequence[str]:
-    return list(rep.tables)

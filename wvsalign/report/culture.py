@@ -12,7 +12,6 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..errors import InputError
 from .runs import Run
 
 #: fewest of the map's source items a model must have answered to be placed on the map
@@ -92,15 +91,7 @@ def culture_positions(respondents: pd.DataFrame, probs: pd.DataFrame, countries:
     models = models.rename(columns={"model": "label"}).assign(kind="model", zone="model")
     positions = pd.concat([pos, models], ignore_index=True)[["kind", "label", "zone", *DIMENSIONS]]
     notes.append("Model positions: the model's expected answers over all country personas, projected with the "
-                 "countries' loadings; the post-materialism index (Q154/Q155, not bank items) is set to the pooled mean.")
+                 "countries' loadings; the post-materialism index (Q154/Q155, not bank items) is set to the "
+                 "pooled mean.")
     return positions, distances, notes
 
-
-def check_positions(positions: pd.DataFrame) -> pd.DataFrame:
-    """Refuse a positions table without the map's columns."""
-    from ..stats.cultural_map import DIMENSIONS
-
-    missing = [c for c in ("kind", "label", *DIMENSIONS) if c not in positions.columns]
-    if missing:
-        raise InputError(f"the positions table lacks {missing}; expected the output of culture_positions")
-    return positions

@@ -162,8 +162,6 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
 
     registry = Countries.load() if countries is None else countries
     data = _one_config(stats.alignment(scores, by="country", method=method, level=level))
-    meta = registry.to_frame()
-    meta = meta.set_index(meta.columns[0])
     codes = data["group"].astype(str)
     data["country_name"] = codes.map(lambda c: registry.name(c) if c in registry else c)
     data["zone"] = codes.map(lambda c: registry.get(c).zone if c in registry else "")
@@ -288,8 +286,9 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
     display = pd.DataFrame(rows).fillna("")
     covs = sorted(set(data["cov_type"]))
     note = f"Standard errors in parentheses ({', '.join(covs)}). {STAR_NOTE}."
-    data = data.merge(stats_rows.drop(columns=["formula"]).rename(columns={"p": "model_p", "statistic": "model_statistic",
-                                                                            "model": "kind"}), on="fit", how="left")
+    fit_stats = stats_rows.drop(columns=["formula"]).rename(
+        columns={"p": "model_p", "statistic": "model_statistic", "model": "kind"})
+    data = data.merge(fit_stats, on="fit", how="left")
     return Table(name, title, data, display, note)
 
 
