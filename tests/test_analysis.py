@@ -141,3 +141,14 @@ def test_robustness(synthetic_study, tmp_path):
     effects = pd.read_csv(tmp_path / "tables" / "format_robustness.csv")
     assert set(effects["factor"]) == {"option_order"}
     assert "format_robustness.png" in proc.stdout
+
+
+def test_values_by_category_and_cultural_map_on_a_study(synthetic_study, tmp_path):
+    """The scripts accept a study directory (no model run): three models in the table and on the map."""
+    _script("values_by_category.py", "--runs", str(synthetic_study), "--out", str(tmp_path / "v"))
+    table = pd.read_csv(tmp_path / "v" / "tables" / "alignment_by_category.csv")
+    assert sorted(table["model"].unique()) == ["alpha", "beta", "gamma"]
+    proc = _script("cultural_map.py", "--runs", str(synthetic_study), "--out", str(tmp_path / "m"))
+    assert "SYNTHETIC respondents" in proc.stdout
+    positions = pd.read_csv(tmp_path / "m" / "tables" / "map_positions.csv")
+    assert sorted(positions.loc[positions["kind"] == "model", "label"]) == ["alpha", "beta", "gamma"]

@@ -268,3 +268,18 @@ def test_bad_directories(tmp_path):
     assert run.probs is None and any("config.yaml" in n for n in run.notes)
     with pytest.raises(InputError, match="none of the run directories has results"):
         report_data.combine([run])
+
+
+def test_one_model_under_two_conditions_gets_two_labels(tmp_path):
+    from wvsalign.report.testing import small_human, synthetic_run
+
+    human = small_human()
+    study = tmp_path / "study"
+    synthetic_run(study / "runs" / "m" / "persona", "m", human, seed=1)
+    synthetic_run(study / "runs" / "m" / "third_person", "m", human, seed=2)
+    (study / "study.yaml").write_text("models: [m]\n")
+    combined = report_data.combine(report_runs.load_runs([study]))
+    assert combined.labels == ["m [persona]", "m [third_person]"]
+    assert list(combined.models["condition"]) == ["persona", "third_person"]
+    table = T.alignment_table(combined.scores)
+    assert set(table.data["model"]) == {"m [persona]", "m [third_person]"}
