@@ -352,6 +352,21 @@ def test_overwrite_with_an_unloadable_model_leaves_the_finished_run(finished, mo
     assert RunResult.load(out).status == "finished"
 
 
+def test_score_overwrite_with_unloadable_weights_keeps_the_old_shards(prompts, model_dir, tmp_path):
+    out = tmp_path / "run"
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    score(prompts.iloc[:4], str(folder), out, shard_size=2, progress=False)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # other weights (sha256), and unloadable
+    before = _snapshot(out)
+    with pytest.raises(ModelError, match="cannot load"):
+        score(prompts.iloc[:4], str(folder), out, shard_size=2, progress=False, overwrite=True)
+    after = _snapshot(out)
+    after.pop(LOCK), before.pop(LOCK)  # the lock file records the last holder's pid
+    assert after == before
+
+
 # ---- batch size and shard size ----------------------------------------------------------------
 def test_resume_with_another_batch_or_shard_size_is_refused(prompts, model_dir, tmp_path, monkeypatch):
     out = tmp_path / "run"

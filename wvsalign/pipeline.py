@@ -6,10 +6,12 @@
 
 ``run(config)`` writes into the run directory ``config.out``:
 
-* ``config.yaml``: the full :class:`RunConfig`, the dtype as resolved for the device,
-  package versions, seeds, the model's metadata (GGUF sha256, counted parameters, ...) and
-  whether the human data is synthetic (written once the human data and prompts are built,
-  so a run that fails on its inputs leaves the run directory as it was);
+* ``config.yaml``: the full :class:`RunConfig`, the run's identity (the settings that shape
+  results, with the dtype as resolved for the device), package versions, seeds, the model's
+  metadata (weights' sha256, counted parameters, ...), whether the human data is synthetic,
+  and the status (``running``, ``finished``, or ``failed`` with the error); written once the
+  human data and prompts are built, so a run that fails on its inputs leaves the run
+  directory as it was;
 * ``prompts.parquet``, ``probs/`` (resumable shards) and ``probs.parquet``;
 * ``human.parquet`` (from ``--wvs FILE`` or, without one, SYNTHETIC WVS-format data);
 * ``scores.parquet`` (mean scores, human and model) and ``alignment.csv`` (Pearson r of
@@ -251,7 +253,7 @@ def run(
                       "countries": int(human["country"].nunique()), "items": int(human["item_id"].nunique())},
             "counts": {"items": len(bank), "countries": len(countries), "prompts": int(len(prompts)),
                        "prob_rows": int(len(probs))},
-            "shard_problems": list(probs.attrs.get("shard_problems", [])),
+            "shard_problems": list(run_dir.problems),
         })
         run_dir.write_record(record)
     return RunResult(run_dir.path, plain(record), "finished", prompts=prompts, probs=probs, human=human,

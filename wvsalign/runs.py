@@ -112,6 +112,8 @@ class RunDir:
         self.path = Path(path)
         self._lock: Any = None
         self._depth = 0
+        #: problems found while this object was in use (damaged shards recomputed, rebuilt manifest)
+        self.problems: list[str] = []
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -378,6 +380,8 @@ class RunDir:
             failed = ""
             if record.get("status") == "failed":
                 failed = f" (the run there failed: {record.get('error', 'no error recorded')})"
+            elif record.get("status") == "running":
+                failed = " (the run there was stopped before it finished)"
             raise ConfigError(
                 f"run directory {self.path} was created by a different config ({detail}){failed}; pass --overwrite "
                 "(overwrite=True) to replace its results, or choose another --out", file=self.path / CONFIG)

@@ -222,6 +222,8 @@ class ShardStore:
 
     def _report(self, message: str) -> None:
         self.problems.append(message)
+        if self.run_dir is not None:
+            self.run_dir.problems.append(message)
         warnings.warn(message, ShardWarning, stacklevel=3)
 
     def set_model(self, info: Mapping[str, Any]) -> None:
