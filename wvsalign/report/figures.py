@@ -66,8 +66,17 @@ def _group_names(groups: pd.Series) -> pd.Series:
 def plot_alignment_heatmap(table: pd.DataFrame, ax: Any = None) -> Any:
     """Heatmap of r (rows: models, columns: categories) with each cell's CI written in it.
 
-    ``table``: the alignment table (model, group, estimate, ci_low, ci_high), e.g.
-    ``alignment_table(scores).data``; categories keep their order in the table.
+    Parameters
+    ----------
+    table : DataFrame
+        The alignment table (model, group, estimate, ci_low, ci_high), e.g.
+        ``alignment_table(scores).data``; categories keep their order in the table.
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    Axes
     """
     _need(table, ("model", "group", "estimate", "ci_low", "ci_high"), "plot_alignment_heatmap")
     groups = list(dict.fromkeys(table["group"]))
@@ -92,9 +101,18 @@ def plot_alignment_heatmap(table: pd.DataFrame, ax: Any = None) -> Any:
 def plot_country_alignment(table: pd.DataFrame, ax: Any = None) -> Any:
     """Alignment per country as a sorted dot-and-whisker plot coloured by cultural zone.
 
-    ``table``: per-country alignment (model, group, estimate, ci_low, ci_high, zone), e.g.
-    ``country_table(scores).data``. Countries are sorted by the first model's estimate; each
-    model has its own marker.
+    Parameters
+    ----------
+    table : DataFrame
+        Per-country alignment (model, group, estimate, ci_low, ci_high, zone), e.g.
+        ``country_table(scores).data``. Countries are sorted by the first model's estimate; each
+        model has its own marker.
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    Axes
     """
     _need(table, ("model", "group", "estimate", "ci_low", "ci_high", "zone"), "plot_country_alignment")
     models = list(dict.fromkeys(table["model"]))
@@ -131,8 +149,19 @@ def plot_model_vs_human(table: pd.DataFrame, *, label_countries: bool = True, co
 
     Each country is labelled once per panel, beside the highest of its models' points.
 
-    ``table``: :func:`wvsalign.report.tables.category_means` (model, country, category,
-    model_score, human_score). Returns the Figure.
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`wvsalign.report.tables.category_means` (model, country, category, model_score,
+        human_score).
+    label_countries : bool
+        Write each country's code beside its points.
+    col_wrap : int
+        Panels per row.
+
+    Returns
+    -------
+    Figure
     """
     _need(table, ("model", "country", "category", "model_score", "human_score"), "plot_model_vs_human")
     data = table.assign(category=_group_names(table["category"]))
@@ -158,7 +187,16 @@ def plot_model_vs_human(table: pd.DataFrame, *, label_countries: bool = True, co
 def plot_bias(table: pd.DataFrame, ax: Any = None) -> Any:
     """Western and cultural-zone bias with CIs (dots and whiskers; one colour per model).
 
-    ``table``: :func:`wvsalign.report.tables.bias_table` data (model, group, estimate, ci_low, ci_high).
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`wvsalign.report.tables.bias_table` data (model, group, estimate, ci_low, ci_high).
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    Axes
     """
     _need(table, ("model", "group", "estimate", "ci_low", "ci_high"), "plot_bias")
     groups = list(dict.fromkeys(table["group"]))
@@ -186,8 +224,17 @@ def plot_bias(table: pd.DataFrame, ax: Any = None) -> Any:
 def plot_culture_map(table: pd.DataFrame, ax: Any = None) -> Any:
     """The Inglehart-Welzel map: countries (coloured by zone, labelled) and models (black stars).
 
-    ``table``: :func:`wvsalign.report.culture.culture_positions` (kind, label, zone,
-    traditional_secular, survival_self_expression).
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`wvsalign.report.culture.culture_positions` (kind, label, zone,
+        traditional_secular, survival_self_expression).
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    Axes
     """
     _need(table, ("kind", "label", "zone", "traditional_secular", "survival_self_expression"), "plot_culture_map")
     ax = _axes(ax, (8.0, 7.0))
@@ -218,9 +265,18 @@ def plot_culture_map(table: pd.DataFrame, ax: Any = None) -> Any:
 def plot_format_robustness(table: pd.DataFrame, ax: Any = None) -> Any:
     """How far each prompt-format factor moves item mean scores, relative to real between-country SD.
 
-    ``table``: :func:`wvsalign.stats.format_effects` output (model, factor, item_id, ratio);
-    one point per item, boxes per factor and model; the dashed line at 1 marks a shift as
-    large as the between-country SD of the human answers.
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`wvsalign.stats.format_effects` output (model, factor, item_id, ratio);
+        one point per item, boxes per factor and model; the dashed line at 1 marks a shift as
+        large as the between-country SD of the human answers.
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    Axes
     """
     _need(table, ("model", "factor", "item_id", "ratio"), "plot_format_robustness")
     ax = _axes(ax, (7.0, 4.0))
@@ -237,9 +293,20 @@ def plot_format_robustness(table: pd.DataFrame, ax: Any = None) -> Any:
 def plot_alignment_vs_size(table: pd.DataFrame, line: pd.DataFrame | None = None, ax: Any = None) -> Any:
     """Alignment against model size (log10 parameters) with the fitted regression line.
 
-    ``table``: model x category alignment rows with ``log10_params`` (model, group,
-    log10_params, estimate); ``line``: :func:`wvsalign.report.tables.size_line` (log10_params,
-    fit, ci_low, ci_high), or None when no line was fitted.
+    Parameters
+    ----------
+    table : DataFrame
+        Model x category alignment rows with ``log10_params`` (model, group, log10_params,
+        estimate).
+    line : DataFrame, optional
+        :func:`wvsalign.report.tables.size_line` (log10_params, fit, ci_low, ci_high); None when
+        no line was fitted.
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    Axes
     """
     _need(table, ("model", "log10_params", "estimate"), "plot_alignment_vs_size")
     ax = _axes(ax, (6.0, 4.5))

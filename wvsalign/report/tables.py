@@ -121,8 +121,31 @@ def _category_order(groups: Sequence[str]) -> list[str]:
 def alignment_table(scores: pd.DataFrame, *, method: str = "pearson", level: float = 0.95) -> Table:
     """Alignment per category x model with CIs, and overall (the core paper's main table).
 
-    ``scores``: the scores table (human rows and model rows, one per model x country x item).
-    Calls :func:`wvsalign.stats.alignment` with ``by="category"`` and ``by="overall"``.
+    Parameters
+    ----------
+    scores : DataFrame
+        The scores table: human rows and model rows, one per model x country x item (prompt
+        variants averaged: ``wvsalign.stats.mean_scores(probs, human, by=[])``).
+    method : {"pearson", "spearman"}
+    level : float
+        Confidence level of the Fisher-z intervals.
+
+    Returns
+    -------
+    Table
+        ``data``: :func:`wvsalign.stats.alignment` rows for ``by="category"`` and ``by="overall"``
+        (group "all"); ``display``: one row per category and "overall", one column per model
+        ("r*** [low, high]") and the number of pairs.
+
+    Raises
+    ------
+    InputError
+        When the scores table keeps prompt variants apart, or has no human or model rows.
+
+    Examples
+    --------
+    >>> table = alignment_table(wvsalign.stats.mean_scores(probs, human, by=[]))  # doctest: +SKIP
+    >>> table.write("tables")                                                      # doctest: +SKIP
     """
     from .. import stats
 
@@ -155,7 +178,20 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
                   level: float = 0.95) -> Table:
     """Alignment per country (over items) and model, with the country's cultural zone.
 
-    ``countries``: a :class:`wvsalign.Countries` registry (default the embedded one).
+    Parameters
+    ----------
+    scores : DataFrame
+        The scores table (as for :func:`alignment_table`).
+    countries : Countries, optional
+        The country registry (default: the embedded one); gives names, zones and the Western flag.
+    method, level
+        As :func:`wvsalign.stats.alignment`.
+
+    Returns
+    -------
+    Table
+        ``data``: ``alignment(scores, by="country")`` plus country_name, zone and western;
+        ``display``: one row per country (sorted by zone), one column per model.
     """
     from .. import stats
     from ..survey.countries import Countries
@@ -179,8 +215,21 @@ def bias_table(country_alignment: pd.DataFrame, countries: Any = None, *, n_boot
                seed: int = 0, level: float = 0.95) -> Table:
     """Western bias and cultural-zone bias per model, with bootstrap CIs and permutation p.
 
-    ``country_alignment``: per-country alignment rows (``country_table(...).data``).
-    Zone p-values are Holm-adjusted within each model (``p_adj``).
+    Parameters
+    ----------
+    country_alignment : DataFrame
+        Per-country alignment rows (``country_table(scores).data``).
+    countries : Countries or mapping, optional
+        As :func:`wvsalign.stats.western_bias` / :func:`wvsalign.stats.zone_bias`.
+    n_boot, n_perm, seed, level
+        Bootstrap replicates, permutations, seed and confidence level.
+
+    Returns
+    -------
+    Table
+        ``data``: the western_bias row and the zone_bias rows of each model; zone p-values are
+        Holm-adjusted within each model (``p_adj``; the Western row keeps ``p``). ``display``:
+        one row per split, one column per model ("difference [CI] p").
     """
     from .. import stats
 
@@ -206,7 +255,22 @@ def comparison_table(scores: pd.DataFrame, models: Sequence[str] | None = None, 
                      by: Sequence[str] = ("overall", "category"), level: float = 0.95) -> Table | None:
     """Every pair of models compared on the shared human scores (Steiger's z, Zou's CI), Holm-adjusted.
 
-    Returns None with fewer than two models.
+    Parameters
+    ----------
+    scores : DataFrame
+        The scores table (as for :func:`alignment_table`).
+    models : sequence of str, optional
+        The models to compare (default: every model source of ``scores``, in order).
+    by : sequence of str
+        Groupings of :func:`wvsalign.stats.compare_alignment` ("overall", "category", ...).
+    level : float
+
+    Returns
+    -------
+    Table or None
+        ``data``: one row per pair x group with r1, r2, r12, the difference (``estimate``),
+        Steiger's z and p, Zou's CI and ``p_adj`` (Holm over all rows). None with fewer than
+        two models.
     """
     from .. import stats
 
@@ -246,9 +310,31 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
                      title: str = "Regressions of alignment", level: float = 0.95) -> Table:
     """Several regressions side by side (as R's modelsummary / stargazer).
 
-    ``fits``: column name -> :class:`wvsalign.stats.RegressionResult`. Each term gets a row with
-    the estimate and stars and a row with the standard error in parentheses; then N, R^2 and
-    adjusted R^2 (OLS), or the log-likelihood (other models).
+    Parameters
+    ----------
+    fits : mapping of str to RegressionResult
+        Column name -> a fitted :func:`wvsalign.stats.ols` / ``mixedlm`` / ``logit`` result.
+    name, title : str
+        File stem and title of the table.
+    level : float
+        Confidence level of the tidy CIs.
+
+    Returns
+    -------
+    Table
+        ``data``: every fit's ``tidy()`` rows with its ``glance()`` figures; ``display``: per
+        term a row "estimate + stars" and a row "(standard error)", the intercept last, then N,
+        R2 and adjusted R2 (OLS) and the log-likelihood.
+
+    Raises
+    ------
+    InputError
+        When ``fits`` is empty.
+
+    Examples
+    --------
+    >>> fits = {"(1)": wvsalign.stats.ols("y ~ x", df), "(2)": wvsalign.stats.ols("y ~ x + z", df)}  # doctest: +SKIP
+    >>> print(regression_table(fits).to_markdown())                                                  # doctest: +SKIP
     """
     if not fits:
         raise InputError("regression_table needs at least one fitted regression")
@@ -304,9 +390,27 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
                      cov_type: str = "HC3") -> tuple[dict[str, Any], list[str], pd.DataFrame]:
     """Fit :data:`SIZE_REGRESSIONS` on model x category alignment rows (OLS, HC3) where they can be fitted.
 
-    ``category_alignment``: alignment rows with group_by "category"; ``models``: the report's
-    models table (model, log10_params, multilingual, instruction_tuned). Returns the fits, a
-    note per regression that could not be fitted (saying why) and the rows used.
+    A regression is fitted only when each of its predictors varies across the models and there
+    are more models than model-level terms (the predictors vary only between models).
+
+    Parameters
+    ----------
+    category_alignment : DataFrame
+        Alignment rows (those with group_by "category" are used), e.g. ``alignment_table(...).data``.
+    models : DataFrame
+        One row per model: model, log10_params, multilingual, instruction_tuned (the report's
+        ``ReportData.models``).
+    cov_type : str
+        Covariance type of :func:`wvsalign.stats.ols` (default HC3).
+
+    Returns
+    -------
+    fits : dict
+        Label -> RegressionResult, for the regressions that could be fitted.
+    notes : list of str
+        One line per regression not fitted, saying why.
+    rows : DataFrame
+        The model x category rows with the model metadata joined.
     """
     from .. import stats
 
