@@ -8,22 +8,9 @@ countries whose people the model's answers without any country named are closest
 """
 from __future__ import annotations
 
-import pandas as pd
-
 import wvsalign as wa
 
 import common
-
-
-def ranking_table(scores: pd.DataFrame, top: int = 10):
-    """The default-persona ranking (:func:`wvsalign.stats.default_ranking`) as a report table."""
-    data = wa.stats.default_ranking(scores)
-    shown = data[data["rank"] <= top].copy()
-    shown["r [95% CI]"] = [wa.report.tables.fmt_ci(r.estimate, r.ci_low, r.ci_high) for r in shown.itertuples()]
-    display = shown[["model", "rank", "group", "r [95% CI]", "n"]].rename(columns={"group": "country"})
-    return wa.report.Table("default_ranking", "Countries closest to the model's default answers (no country named)",
-                           data, display.astype(str), "Pearson r over items of the model's no-country answers and "
-                           "each country's people; rank 1 = closest.")
 
 
 def main(argv=None) -> int:
@@ -35,7 +22,7 @@ def main(argv=None) -> int:
     bias = wa.report.bias_table(country.data)
     tables = [country, bias]
     if (data.scores["country"] == "NONE").any():
-        tables.append(ranking_table(data.scores))
+        tables.append(wa.report.tables.ranking_table(data.scores))
     else:
         print("no default-persona answers (template 'default') in these runs: no ranking")
     for table in tables[1:]:

@@ -283,3 +283,32 @@ def test_one_model_under_two_conditions_gets_two_labels(tmp_path):
     assert list(combined.models["condition"]) == ["persona", "third_person"]
     table = T.alignment_table(combined.scores)
     assert set(table.data["model"]) == {"m [persona]", "m [third_person]"}
+
+
+def test_default_ranking_table(tmp_path):
+    """Default answers that are exactly the USA's people rank the USA first with r = 1."""
+    from wvsalign import stats
+    from wvsalign.report.testing import small_human, synthetic_probs, synthetic_run
+
+    human = small_human()
+    persona = synthetic_probs(human, "m", noise=0.5, seed=1)
+    default = synthetic_probs(human[human["country"] == "USA"].assign(country="NONE"), "m", noise=0.0, seed=2)
+    default = default.assign(template="default", prompt_id="default:" + default["prompt_id"])
+    probs = pd.concat([persona, default], ignore_index=True)
+    scores = stats.mean_scores(probs, human, by=[])
+    table = T.ranking_table(scores, top=5)
+    usa = table.data[table.data["group"] == "USA"].iloc[0]
+    assert usa["rank"] == 1 and usa["estimate"] == pytest.approx(1.0)
+    none = scores[(scores["source"] == "m") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
+    jpn = scores[(scores["source"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
+    both = none.merge(jpn, on="item_id", suffixes=("", "_h")).dropna()
+    row = table.data[table.data["group"] == "JPN"].iloc[0]
+    assert row["estimate"] == pytest.approx(sps.pearsonr(both["mean_score"], both["mean_score_h"])[0], abs=1e-10)
+    assert len(table.display) == 5 and table.display["country"].iloc[0] == "USA"
+    # the report shows it when the runs have no-country answers
+    run = synthetic_run(tmp_path / "run", "m", human, seed=1)
+    probs.to_parquet(run / "probs.parquet", index=False)
+    import wvsalign as wa
+
+    rep = wa.report([run], out=tmp_path / "rep", figures=False, n_boot=100, n_perm=99)
+    assert "default_ranking" in rep.tables and 'id="table-default_ranking"' in rep.html.read_text()

@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "format_table": ".tables",
     "similarity_table": ".tables",
     "cultural_distance_table": ".tables",
+    "ranking_table": ".tables",
     "category_means": ".tables",
     "stars": ".tables",
     "plot_alignment_heatmap": ".figures",

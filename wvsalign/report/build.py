@@ -123,6 +123,10 @@ def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, se
         bias = attempt("bias", lambda: T.bias_table(country.data, n_boot=n_boot, n_perm=n_perm, seed=seed))
         if bias is not None:
             out.append(bias)
+    if (data.scores["country"] == "NONE").any():  # runs with the no-country default template
+        ranking = attempt("default ranking", lambda: T.ranking_table(data.scores))
+        if ranking is not None:
+            out.append(ranking)
     comparisons = attempt("model comparisons", lambda: T.comparison_table(data.scores))
     if comparisons is not None:
         out.append(comparisons)

@@ -524,6 +524,43 @@ def cultural_distance_table(distances: pd.DataFrame, countries: Any = None) -> T
     return Table("cultural_distance", "Cultural distance of each model to each country", data, display, note)
 
 
+def ranking_table(scores: pd.DataFrame, *, top: int = 10, level: float = 0.95) -> Table:
+    """Whose opinions does the model hold by default? Countries ranked by the similarity of the
+    model's no-country answers (template "default", country ``NONE``) to each country's people.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The scores table with the human rows and the models' no-country rows.
+    top : int
+        Countries shown per model in ``display`` (``data`` keeps them all).
+    level : float
+
+    Returns
+    -------
+    Table
+        ``data``: :func:`wvsalign.stats.default_ranking` (Pearson r over items, Fisher CI, rank);
+        ``display``: the ``top`` closest countries of each model.
+
+    Raises
+    ------
+    InputError
+        When no model has no-country answers.
+    """
+    from .. import stats
+
+    data = stats.default_ranking(scores, level=level)
+    shown = data[data["rank"] <= top]
+    display = pd.DataFrame({
+        "model": shown["model"].astype(str), "rank": shown["rank"].astype(str),
+        "country": shown["group"].astype(str),
+        "r [CI]": [fmt_ci(r.estimate, r.ci_low, r.ci_high, p=r.p) for r in shown.itertuples()],
+        "n": shown["n"].astype("Int64").astype(str)})
+    note = (f"Pearson r over items between the model's answers with no country named and each country's "
+            f"people, {int(level * 100)}% CI; rank 1 = closest; the {top} closest countries per model. {STAR_NOTE}.")
+    return Table("default_ranking", "Whose opinions does the model hold by default?", data, display, note)
+
+
 # ---- tables behind figures ------------------------------------------------------------------------
 def category_means(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean score per source (human or model) x country x category, averaged over the category's items.
