@@ -38,6 +38,6 @@ _LAZY: dict[str, str] = {
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
-_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "contracts", "errors")
+_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "contracts", "errors", "report")
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, _SUBMODULES)
