@@ -80,7 +80,8 @@ def test_atomic_writes_leave_the_process_umask_alone(tmp_path, monkeypatch):
 
 
 def test_contracts_hold_the_columns_the_stages_read():
-    assert {"continuations", "label_end"} <= set(contracts.COLUMNS["prompts"])  # what the scorer reads
+    assert {"text", "continuations", "label_end"} <= set(contracts.COLUMNS["rendered"])  # what the scorer reads
+    assert {"system", "user", "labels", "codes"} <= set(contracts.COLUMNS["prompts"])  # model-neutral prompts
     assert "valid_mass" in contracts.COLUMNS["probs"]
     probs = pd.DataFrame({"model": "m", "prompt_id": "p", "item_id": "Q1", "country": "USA", "template": "persona",
                           "code": [1, 2], "label": ["1", "2"], "prob": [0.5, 0.5], "logprob": -0.69})

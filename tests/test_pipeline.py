@@ -141,7 +141,7 @@ def test_rerun_of_a_finished_run_does_no_model_work(finished, monkeypatch):
         raise AssertionError("model work in a finished run")
 
     monkeypatch.setattr(ScoringEngine, "logprobs", boom)
-    monkeypatch.setattr("wvsalign.inference.models.load_model", boom)
+    monkeypatch.setattr("wvsalign.inference.loading.load_model", boom)
     again = run(result.run_config, progress=False, echo=None)
     pd.testing.assert_frame_equal(again.probs, result.probs, check_exact=True)
     pd.testing.assert_frame_equal(again.alignment, result.alignment)
@@ -188,7 +188,7 @@ def test_dtype_is_compared_as_resolved(model_dir, tmp_path, monkeypatch):
         raise AssertionError("model work in a finished run")
 
     monkeypatch.setattr(ScoringEngine, "logprobs", boom)
-    monkeypatch.setattr("wvsalign.inference.models.load_model", boom)
+    monkeypatch.setattr("wvsalign.inference.loading.load_model", boom)
     again = run(RunConfig(**base, dtype="float32"), progress=False, echo=None)
     pd.testing.assert_frame_equal(again.probs, first.probs, check_exact=True)
     with pytest.raises(ConfigError, match="dtype: 'float32' -> 'bfloat16'"):

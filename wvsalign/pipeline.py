@@ -68,6 +68,7 @@ class RunConfig:
     """Everything that defines a run (saved as ``config.yaml`` in the run directory)."""
 
     model: Any = "smollm2-135m"  # registry name, local folder or .gguf file, or a spec mapping
+    backend: str = "hf"  # the backend kind that loads and scores the model (wvsalign.inference.backend)
     wvs: str | None = None  # WVS-7 file (.csv, .sav, .dta, .parquet); None: synthetic human data
     items: list[str] | None = None  # item ids; None: all items (or the demo subset)
     categories: list[str] | None = None  # category slugs or names; None: all
@@ -110,6 +111,8 @@ class RunConfig:
         if not isinstance(self.model, (str, Mapping)) or not self.model:
             raise ConfigError("model must be a registry name, a path or a mapping with 'path'", value=self.model)
         self.model = dict(self.model) if isinstance(self.model, Mapping) else str(self.model)
+        if not isinstance(self.backend, str) or not self.backend.strip():
+            raise ConfigError("backend must name a registered backend kind, e.g. hf", value=self.backend)
         self.wvs = None if self.wvs in (None, "") else str(self.wvs)
         self.out = str(self.out)
 
@@ -171,16 +174,40 @@ def select_items(config: RunConfig) -> Any:
 def run(
     config: RunConfig | Mapping[str, Any],
     *,
+    backend: Any = None,
     overwrite: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> RunResult:
     """Run the main job described by ``config`` (see the module docstring).
 
-    ``config`` may also be a run directory's record (``RunResult.config``).
+    Parameters
+    ----------
+    config : RunConfig or mapping
+        The run's settings; a run directory's record (``RunResult.config``) works too.
+    backend : Backend, optional
+        A pre-loaded :class:`~wvsalign.inference.backend.Backend` used instead of loading
+        ``config.model`` (a study loads each model once and runs all its conditions).
+    overwrite : bool
+        Replace the results of a run directory made with another config (only once the new
+        inputs are read and the new model has loaded; only files wvsalign wrote).
+    progress : bool
+        Progress bars.
+    echo : callable or None
+        Where the run's notes go (default ``print``).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError
+        When the run directory holds another run (without ``overwrite``), foreign files, or is
+        in use by another process.
     """
     from . import stats
-    from .inference.models import load_tokenizer, model_spec
+    from .inference.backend import Backend, load_backend
     from .inference.runner import score, versions
     from .inference.shards import prompts_digest
     from .prompts import build_prompts
@@ -192,20 +219,25 @@ def run(
     say = echo or (lambda _msg: None)
     bank = select_items(config)
     countries = Countries.load().resolve(config.countries)
-    spec = model_spec(config.model)  # unknown models fail here, before anything is written
-    dtype = _resolved_dtype(config)  # and so do an unknown dtype or an unavailable device (resolved once)
+    if backend is None:
+        # unknown models, backends, dtypes and devices fail here, before anything is written;
+        # the weights load only if there is work
+        backend = load_backend(config.model, config.backend, device=config.device, dtype=config.dtype,
+                               lazy=True, progress=progress)
+    elif not isinstance(backend, Backend):
+        raise InputError(f"backend must be a wvsalign Backend (load_backend(...)), got {type(backend).__name__}")
+    dtype = str(backend.identity()["dtype"])  # as resolved for the device, by the backend (once)
     run_dir = RunDir(config.out)
     identity = _compared_fields(config, dtype)
     plan = run_dir.check(identity, overwrite=overwrite, identity_of=_identity_of)  # changes nothing
 
-    say(f"wvsalign run: model {spec.name}, {len(bank)} items x {len(countries)} countries -> {run_dir.path}/")
+    say(f"wvsalign run: model {backend.name}, {len(bank)} items x {len(countries)} countries -> {run_dir.path}/")
     # human data and prompts before the first write: a bad --wvs file leaves the run directory as it was
     human, synthetic, countries = _human(config, bank, countries, say)
-    tokenizer = load_tokenizer(spec, progress=progress, convert=True)  # a GGUF is converted once, for score() too
-    prompts = build_prompts(
+    prompts = build_prompts(  # model-neutral: the backend renders them for its model when scoring
         bank, countries, templates=config.templates, instructions=config.instructions,
         label_styles=config.label_styles, option_orders=config.option_orders, languages=config.languages,
-        seed=config.seed, tokenizer=tokenizer,
+        seed=config.seed,
     )
     with run_dir.locked():  # from here to the last write: one process per run directory
         plan = run_dir.check(identity, overwrite=overwrite, identity_of=_identity_of)  # again, under the lock
@@ -214,17 +246,16 @@ def run(
             if plan == "resume":
                 say(f"NOTE: {run_dir.path / 'config.yaml'} was {run_dir.read_record()[1]}; it is rebuilt, and the "
                     "intact shards are checked against probs/manifest.json")
-        model: Any = spec
         if plan == "replace":
-            from .inference.models import load_model
-
             # the old results go only once the new model has loaded
-            model = load_model(spec, device=config.device, dtype=dtype, progress=progress)
+            if hasattr(backend, "load"):
+                backend.load()
             run_dir.clear()
         record: dict[str, Any] = {
             "wvsalign": versions(),
             "config": config.to_dict(),
             "identity": identity,
+            "backend": plain(dict(backend.identity())),
             "dtype": dtype,
             "seeds": {"option_order": config.seed, "synthetic_human": config.seed},
             "demo_rule": DEMO_RULE if config.demo else None,
@@ -234,10 +265,10 @@ def run(
         try:
             write_parquet_atomic(human, run_dir.path / "human.parquet")
             write_parquet_atomic(prompts, run_dir.path / "prompts.parquet")
-            probs = score(prompts, model, run_dir, batch_size=config.batch_size, device=config.device, dtype=dtype,
-                          progress=progress, overwrite=overwrite)
+            probs = score(prompts, backend, run_dir, batch_size=config.batch_size, progress=progress,
+                          overwrite=overwrite)
             manifest = _manifest(run_dir)
-            model_info = dict(manifest.get("model") or {"name": spec.name})
+            model_info = dict(manifest.get("model") or probs.attrs.get("model_info") or {"name": backend.name})
             scores = stats.mean_scores(probs, human, bank)
             write_parquet_atomic(scores, run_dir.path / "scores.parquet")
             alignment = stats.alignment(scores, by="category", seed=config.seed)
