@@ -115,7 +115,7 @@ def _check_loaded(loaded, result):
     for name in ("probs", "human", "scores"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(result, name), check_exact=True)
     pd.testing.assert_series_equal(loaded.prompts["prompt_id"], result.prompts["prompt_id"])
-    pd.testing.assert_series_equal(loaded.prompts["text"], result.prompts["text"])
+    pd.testing.assert_series_equal(loaded.prompts["user"], result.prompts["user"])
     pd.testing.assert_frame_equal(loaded.alignment, pd.read_csv(result.run_dir / "alignment.csv"), check_exact=True)
     assert loaded.config["status"] == "finished" and loaded.config["human"]["synthetic"] is True
     assert loaded.summary().splitlines()[0] == result.summary().splitlines()[0]
