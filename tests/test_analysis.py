@@ -54,8 +54,8 @@ def test_western_bias(bias_run):
     assert sorted(ranking["rank"]) == list(range(1, len(COUNTRIES.split(",")) + 1))
     # the ranking's r: the default answers vs each country's people, over items (by hand)
     scores = pd.read_parquet(out / "runs" / "tiny" / "run" / "scores.parquet")
-    default = scores[(scores["source"] != "human") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
-    human = scores[(scores["source"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
+    default = scores[(scores["model"] != "human") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
+    human = scores[(scores["model"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
     both = default.merge(human, on="item_id", suffixes=("", "_h")).dropna()
     jpn = ranking[ranking["group"] == "JPN"].iloc[0]
     assert jpn["estimate"] == pytest.approx(sps.pearsonr(both["mean_score"], both["mean_score_h"])[0], abs=1e-9)
@@ -69,8 +69,8 @@ def test_values_by_category(bias_run, tmp_path):
     proc = _script("values_by_category.py", "--runs", str(run), "--out", str(tmp_path))
     table = pd.read_csv(tmp_path / "tables" / "alignment_by_category.csv")
     scores = pd.read_parquet(run / "scores.parquet")
-    human = scores[scores["source"] == "human"][["country", "item_id", "mean_score"]]
-    pairs = scores[scores["source"] != "human"].merge(human, on=["country", "item_id"], suffixes=("", "_h")).dropna(
+    human = scores[scores["model"] == "human"][["country", "item_id", "mean_score"]]
+    pairs = scores[scores["model"] != "human"].merge(human, on=["country", "item_id"], suffixes=("", "_h")).dropna(
         subset=["mean_score", "mean_score_h"])
     for row in table.itertuples():
         sub = pairs if row.group == "all" else pairs[pairs["category"] == row.group]

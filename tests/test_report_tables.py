@@ -33,8 +33,8 @@ def combined(study):
 
 def _pairs(scores: pd.DataFrame) -> pd.DataFrame:
     """Model rows joined with the human row of the same country and item (by hand)."""
-    human = scores[scores["source"] == "human"][["country", "item_id", "mean_score"]]
-    models = scores[scores["source"] != "human"]
+    human = scores[scores["model"] == "human"][["country", "item_id", "mean_score"]]
+    models = scores[scores["model"] != "human"]
     return models.merge(human, on=["country", "item_id"], suffixes=("", "_human")).dropna(
         subset=["mean_score", "mean_score_human"])
 
@@ -57,7 +57,7 @@ def test_study_is_read_with_conditions_and_labels(study, combined):
     assert set(combined.models["condition"]) == {"persona"}
     assert combined.synthetic
     # prompt variants averaged in scores, kept in variant_scores
-    one = combined.scores[combined.scores["source"] == "alpha"]
+    one = combined.scores[combined.scores["model"] == "alpha"]
     assert not one.duplicated(["country", "item_id"]).any()
     assert set(combined.variant_scores["option_order"].dropna()) == {"original", "reversed"}
 
@@ -67,7 +67,7 @@ def test_alignment_table_matches_pearsonr(combined):
     pairs = _pairs(combined.scores)
     checked = 0
     for row in table.data.itertuples():
-        sub = pairs[pairs["source"] == row.model]
+        sub = pairs[pairs["model"] == row.model]
         if row.group != "all":
             sub = sub[sub["category"] == row.group]
         r, p = sps.pearsonr(sub["mean_score"], sub["mean_score_human"])
@@ -123,7 +123,7 @@ def test_country_table_zones_and_r(combined):
     for row in table.data.sample(10, random_state=0).itertuples():
         assert row.zone == registry.get(row.group).zone
         assert row.western == registry.get(row.group).western
-        sub = pairs[(pairs["source"] == row.model) & (pairs["country"] == row.group)]
+        sub = pairs[(pairs["model"] == row.model) & (pairs["country"] == row.group)]
         assert row.estimate == pytest.approx(sps.pearsonr(sub["mean_score"], sub["mean_score_human"])[0], abs=1e-10)
     assert set(table.display.columns) >= {"zone", "country", "ISO3", "alpha", "beta", "gamma"}
 
@@ -153,7 +153,7 @@ def test_comparison_table(combined):
     row = table.data[(table.data["model_a"] == "alpha") & (table.data["model_b"] == "gamma")
                      & (table.data["group"] == "all")].iloc[0]
     for model, r in (("alpha", row.r1), ("gamma", row.r2)):
-        sub = pairs[pairs["source"] == model]
+        sub = pairs[pairs["model"] == model]
         assert r == pytest.approx(sps.pearsonr(sub["mean_score"], sub["mean_score_human"])[0], abs=1e-10)
     assert row.estimate == pytest.approx(row.r1 - row.r2)
     assert row.ci_low < row.estimate < row.ci_high
@@ -203,7 +203,7 @@ def test_size_regressions_fit_what_can_be_fitted(combined):
 
 def test_format_table(combined):
     table = T.format_table(combined.variant_scores, n_perm=99)
-    vs = combined.variant_scores[combined.variant_scores["source"] == "beta"]
+    vs = combined.variant_scores[combined.variant_scores["model"] == "beta"]
     item = table.data["item_id"].iloc[0]
     one = vs[vs["item_id"] == item].groupby("option_order")["mean_score"].mean()
     row = table.data[(table.data["model"] == "beta") & (table.data["item_id"] == item)].iloc[0]
@@ -237,7 +237,7 @@ def test_similarity_table_matches_scipy(combined):
 def test_category_means(combined):
     means = T.category_means(combined.scores)
     pairs = _pairs(combined.scores)
-    sub = pairs[(pairs["source"] == "beta") & (pairs["country"] == "JPN") & (pairs["category"] == "religion")]
+    sub = pairs[(pairs["model"] == "beta") & (pairs["country"] == "JPN") & (pairs["category"] == "religion")]
     row = means[(means["model"] == "beta") & (means["country"] == "JPN") & (means["category"] == "religion")].iloc[0]
     assert row.model_score == pytest.approx(sub["mean_score"].mean())
     assert row.human_score == pytest.approx(sub["mean_score_human"].mean())
@@ -295,12 +295,12 @@ def test_default_ranking_table(tmp_path):
     default = synthetic_probs(human[human["country"] == "USA"].assign(country="NONE"), "m", noise=0.0, seed=2)
     default = default.assign(template="default", prompt_id="default:" + default["prompt_id"])
     probs = pd.concat([persona, default], ignore_index=True)
-    scores = stats.mean_scores(probs, human, by=[])
+    scores = stats.mean_scores(probs, human, variants=[])
     table = T.ranking_table(scores, top=5)
     usa = table.data[table.data["group"] == "USA"].iloc[0]
     assert usa["rank"] == 1 and usa["estimate"] == pytest.approx(1.0)
-    none = scores[(scores["source"] == "m") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
-    jpn = scores[(scores["source"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
+    none = scores[(scores["model"] == "m") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
+    jpn = scores[(scores["model"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
     both = none.merge(jpn, on="item_id", suffixes=("", "_h")).dropna()
     row = table.data[table.data["group"] == "JPN"].iloc[0]
     assert row["estimate"] == pytest.approx(sps.pearsonr(both["mean_score"], both["mean_score_h"])[0], abs=1e-10)

@@ -84,7 +84,7 @@ def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
 
     Runs without a probs table (unfinished) are left out with a note. Mean scores come from
     :func:`wvsalign.stats.mean_scores` (unit scale): ``scores`` averages each model's prompt
-    variants (``by=[]``), ``variant_scores`` keeps them.
+    variants (``variants=[]``), ``variant_scores`` keeps them (``variants=None``).
 
     Raises
     ------
@@ -109,8 +109,8 @@ def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
     labels = _labels(usable)
     human = _combined_human(usable)
     probs = pd.concat([run.probs.assign(model=label) for run, label in zip(usable, labels)], ignore_index=True)
-    scores = stats.mean_scores(probs, human, bank, by=[])
-    variant_scores = stats.mean_scores(probs, human, bank, by=None)
+    scores = stats.mean_scores(probs, human, bank, variants=[])
+    variant_scores = stats.mean_scores(probs, human, bank, variants=None)
     rows = []
     for run, label in zip(usable, labels):
         info = run.model_info

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_text_atomic
+from ..contracts import HUMAN, NO_COUNTRY
 from ..errors import InputError
 
 #: significance thresholds and their marks, strictest first
@@ -118,17 +119,21 @@ def _category_order(groups: Sequence[str]) -> list[str]:
 
 
 # ---- alignment ----------------------------------------------------------------------------------
-def alignment_table(scores: pd.DataFrame, *, method: str = "pearson", level: float = 0.95) -> Table:
+def alignment_table(scores: pd.DataFrame, *, metric: str = "pearson", level: float = 0.95,
+                    human_model: str = HUMAN) -> Table:
     """Alignment per category x model with CIs, and overall (the core paper's main table).
 
     Parameters
     ----------
     scores : DataFrame
         The scores table: human rows and model rows, one per model x country x item (prompt
-        variants averaged: ``wvsalign.stats.mean_scores(probs, human, by=[])``).
-    method : {"pearson", "spearman"}
+        variants averaged: ``wvsalign.stats.mean_scores(probs, human, variants=[])``).
+    metric : {"pearson", "spearman"}
+        The correlation of model and human mean scores.
     level : float
         Confidence level of the Fisher-z intervals.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
 
     Returns
     -------
@@ -144,13 +149,14 @@ def alignment_table(scores: pd.DataFrame, *, method: str = "pearson", level: flo
 
     Examples
     --------
-    >>> table = alignment_table(wvsalign.stats.mean_scores(probs, human, by=[]))  # doctest: +SKIP
+    >>> table = alignment_table(wvsalign.stats.mean_scores(probs, human, variants=[]))  # doctest: +SKIP
     >>> table.write("tables")                                                      # doctest: +SKIP
     """
     from .. import stats
 
-    data = pd.concat([stats.alignment(scores, by="category", method=method, level=level),
-                      stats.alignment(scores, by="overall", method=method, level=level)], ignore_index=True)
+    data = pd.concat([stats.alignment(scores, by="category", metric=metric, level=level, human_model=human_model),
+                      stats.alignment(scores, by="overall", metric=metric, level=level, human_model=human_model)],
+                     ignore_index=True)
     data = _one_config(data)
     order = _category_order(data["group"].astype(str).tolist())
     data = data.assign(_o=data["group"].map({g: i for i, g in enumerate(order)})).sort_values(
@@ -161,21 +167,26 @@ def alignment_table(scores: pd.DataFrame, *, method: str = "pearson", level: flo
     display.insert(1, "n", display["group"].map(n))
     display["group"] = display["group"].replace({"all": "overall"})
     display = display.rename(columns={"group": "category"})
-    note = (f"{method.capitalize()} r of model and human mean scores over country x item pairs, "
+    note = (f"{_metric_name(metric)} of model and human mean scores over country x item pairs, "
             f"{int(level * 100)}% CI (Fisher z) in brackets; n = pairs. {STAR_NOTE}.")
     return Table("alignment_by_category", "Alignment per category and model", data, display, note)
+
+
+def _metric_name(metric: str) -> str:
+    """How a table's note names the correlation (``pearson`` -> "Pearson r")."""
+    return {"pearson": "Pearson r", "spearman": "Spearman rho"}.get(metric, metric)
 
 
 def _one_config(data: pd.DataFrame) -> pd.DataFrame:
     """Refuse tables with several rows per model and group (prompt variants kept apart)."""
     if data.duplicated(["model", "group_by", "group"]).any():
         raise InputError("the scores table keeps prompt variants apart; average them first "
-                         "(wvsalign.stats.mean_scores(..., by=[]))", column="model")
+                         "(wvsalign.stats.mean_scores(..., variants=[]))", column="model")
     return data
 
 
-def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = "pearson",
-                  level: float = 0.95) -> Table:
+def country_table(scores: pd.DataFrame, countries: Any = None, *, metric: str = "pearson",
+                  level: float = 0.95, human_model: str = HUMAN) -> Table:
     """Alignment per country (over items) and model, with the country's cultural zone.
 
     Parameters
@@ -184,7 +195,7 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
         The scores table (as for :func:`alignment_table`).
     countries : Countries, optional
         The country registry (default: the embedded one); gives names, zones and the Western flag.
-    method, level
+    metric, level, human_model
         As :func:`wvsalign.stats.alignment`.
 
     Returns
@@ -197,7 +208,7 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
     from ..survey.countries import Countries
 
     registry = Countries.load() if countries is None else countries
-    data = _one_config(stats.alignment(scores, by="country", method=method, level=level))
+    data = _one_config(stats.alignment(scores, by="country", metric=metric, level=level, human_model=human_model))
     codes = data["group"].astype(str)
     data["country_name"] = codes.map(lambda c: registry.name(c) if c in registry else c)
     data["zone"] = codes.map(lambda c: registry.get(c).zone if c in registry else "")
@@ -206,7 +217,7 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
     cell = pd.Series([fmt_ci(r.estimate, r.ci_low, r.ci_high, p=r.p) for r in data.itertuples()])
     display = _wide(data, ["zone", "country_name", "group"], cell).rename(
         columns={"group": "ISO3", "country_name": "country"})
-    note = (f"{method.capitalize()} r of model and human mean scores over the items of each country, "
+    note = (f"{_metric_name(metric)} of model and human mean scores over the items of each country, "
             f"{int(level * 100)}% CI in brackets. {STAR_NOTE}.")
     return Table("alignment_by_country", "Alignment per country (with cultural zone)", data, display, note)
 
@@ -252,7 +263,8 @@ def bias_table(country_alignment: pd.DataFrame, countries: Any = None, *, n_boot
 
 
 def comparison_table(scores: pd.DataFrame, models: Sequence[str] | None = None, *,
-                     by: Sequence[str] = ("overall", "category"), level: float = 0.95) -> Table | None:
+                     by: Sequence[str] = ("overall", "category"), level: float = 0.95,
+                     human_model: str = HUMAN) -> Table | None:
     """Every pair of models compared on the shared human scores (Steiger's z, Zou's CI), Holm-adjusted.
 
     Parameters
@@ -260,10 +272,13 @@ def comparison_table(scores: pd.DataFrame, models: Sequence[str] | None = None, 
     scores : DataFrame
         The scores table (as for :func:`alignment_table`).
     models : sequence of str, optional
-        The models to compare (default: every model source of ``scores``, in order).
+        The models to compare (default: every model of ``scores`` but ``human_model``, in order).
     by : sequence of str
         Groupings of :func:`wvsalign.stats.compare_alignment` ("overall", "category", ...).
     level : float
+        Confidence level of Zou's intervals.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
 
     Returns
     -------
@@ -275,14 +290,15 @@ def comparison_table(scores: pd.DataFrame, models: Sequence[str] | None = None, 
     from .. import stats
 
     if models is None:
-        models = [m for m in scores["source"].unique() if m != "human"]
+        models = [m for m in scores["model"].unique() if m != human_model]
     pairs = list(itertools.combinations(list(models), 2))
     if not pairs:
         return None
     parts = []
     for a, b in pairs:
         for group_by in by:
-            res = stats.compare_alignment(scores, a, b, by=group_by, method=("steiger", "zou"), level=level)
+            res = stats.compare_alignment(scores, a, b, by=group_by, method=("steiger", "zou"), level=level,
+                                          human_model=human_model)
             steiger = res[res["method"] == "steiger"].set_index("group")
             zou = res[res["method"] == "zou"].set_index("group")
             steiger = steiger.assign(ci_low=zou["ci_low"], ci_high=zou["ci_high"])
@@ -324,7 +340,8 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
     Table
         ``data``: every fit's ``tidy()`` rows with its ``glance()`` figures; ``display``: per
         term a row "estimate + stars" and a row "(standard error)", the intercept last, then N,
-        R2 and adjusted R2 (OLS) and the log-likelihood.
+        R2 and adjusted R2 (OLS) and the log-likelihood. Aliased terms (``fit.aliased``) show
+        "NA", as R's ``lm``.
 
     Raises
     ------
@@ -356,6 +373,8 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
             hit = data[(data["fit"] == label) & (data["term"] == term)]
             if hit.empty:
                 est[label] = se[label] = ""
+            elif term in getattr(fits[label], "aliased", ()):
+                est[label], se[label] = "NA", ""
             else:
                 r = hit.iloc[0]
                 est[label] = fmt(r["estimate"], 3) + stars(r["p"])
@@ -372,6 +391,8 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
     display = pd.DataFrame(rows).fillna("")
     covs = sorted(set(data["cov_type"]))
     note = f"Standard errors in parentheses ({', '.join(covs)}). {STAR_NOTE}."
+    if any(getattr(fit, "aliased", ()) for fit in fits.values()):
+        note += " NA: not defined (the term is a linear combination of earlier terms, as R's lm)."
     fit_stats = stats_rows.drop(columns=["formula"]).rename(
         columns={"p": "model_p", "statistic": "model_statistic", "model": "kind"})
     data = data.merge(fit_stats, on="fit", how="left")
@@ -439,9 +460,13 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
         if len(used) <= n_terms + 1:
             notes.append(f"{label} `{formula}` not fitted: {len(used)} rows for {n_terms} terms")
             continue
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # statsmodels' notices; an aliased term becomes a note below
             warnings.simplefilter("ignore")
-            fits[label] = stats.ols(formula, used, cov_type=cov_type)
+            fit = stats.ols(formula, used, cov_type=cov_type)
+        if fit.aliased:
+            notes.append(f"{label} `{formula}`: {', '.join(fit.aliased)} not defined (NA): a linear combination of "
+                         f"earlier terms across these {n_used} models")
+        fits[label] = fit
     return fits, notes, rows
 
 
@@ -524,9 +549,11 @@ def cultural_distance_table(distances: pd.DataFrame, countries: Any = None) -> T
     return Table("cultural_distance", "Cultural distance of each model to each country", data, display, note)
 
 
-def ranking_table(scores: pd.DataFrame, *, top: int = 10, level: float = 0.95) -> Table:
+def ranking_table(scores: pd.DataFrame, *, top: int = 10, metric: str = "pearson", level: float = 0.95,
+                  human_model: str = HUMAN) -> Table:
     """Whose opinions does the model hold by default? Countries ranked by the similarity of the
-    model's no-country answers (template "default", country ``NONE``) to each country's people.
+    model's no-country answers (country ``NONE``, :data:`wvsalign.contracts.NO_COUNTRY`) to each
+    country's people.
 
     Parameters
     ----------
@@ -534,12 +561,17 @@ def ranking_table(scores: pd.DataFrame, *, top: int = 10, level: float = 0.95) -
         The scores table with the human rows and the models' no-country rows.
     top : int
         Countries shown per model in ``display`` (``data`` keeps them all).
+    metric : {"pearson", "spearman"}
+        The correlation over items.
     level : float
+        Confidence level of the Fisher-z intervals.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
 
     Returns
     -------
     Table
-        ``data``: :func:`wvsalign.stats.default_ranking` (Pearson r over items, Fisher CI, rank);
+        ``data``: :func:`wvsalign.stats.default_ranking` (r over items, Fisher CI, rank);
         ``display``: the ``top`` closest countries of each model.
 
     Raises
@@ -549,32 +581,46 @@ def ranking_table(scores: pd.DataFrame, *, top: int = 10, level: float = 0.95) -
     """
     from .. import stats
 
-    data = stats.default_ranking(scores, level=level)
+    data = stats.default_ranking(scores, metric=metric, level=level, human_model=human_model,
+                                 default_country=NO_COUNTRY)
     shown = data[data["rank"] <= top]
     display = pd.DataFrame({
         "model": shown["model"].astype(str), "rank": shown["rank"].astype(str),
         "country": shown["group"].astype(str),
         "r [CI]": [fmt_ci(r.estimate, r.ci_low, r.ci_high, p=r.p) for r in shown.itertuples()],
         "n": shown["n"].astype("Int64").astype(str)})
-    note = (f"Pearson r over items between the model's answers with no country named and each country's "
+    note = (f"{_metric_name(metric)} over items between the model's answers with no country named and each country's "
             f"people, {int(level * 100)}% CI; rank 1 = closest; the {top} closest countries per model. {STAR_NOTE}.")
     return Table("default_ranking", "Whose opinions does the model hold by default?", data, display, note)
 
 
 # ---- tables behind figures ------------------------------------------------------------------------
-def category_means(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean score per source (human or model) x country x category, averaged over the category's items.
+def category_means(scores: pd.DataFrame, *, human_model: str = HUMAN) -> pd.DataFrame:
+    """Mean score per model x country x category against the people's, over the category's items.
 
-    The data of the model-vs-human scatter: one row per model x country x category with the
-    model's mean (``model_score``) and the people's (``human_score``) over the same items.
+    The data of the model-vs-human scatter.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The scores table (model, country, item_id, category, mean_score), prompt variants
+        averaged.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
+
+    Returns
+    -------
+    DataFrame
+        One row per model x country x category: model, country, category, ``model_score`` (the
+        model's mean), ``human_score`` (the people's mean over the same items) and ``items``.
+        Countries the people have no rows for (the no-country condition) are left out.
     """
-    human = scores[scores["source"] == "human"][["country", "item_id", "mean_score"]]
-    models = scores[(scores["source"] != "human") & (scores["country"].isin(human["country"]))]
+    human = scores[scores["model"] == human_model][["country", "item_id", "mean_score"]]
+    models = scores[(scores["model"] != human_model) & (scores["country"].isin(human["country"]))]
     pairs = models.merge(human, on=["country", "item_id"], suffixes=("", "_human"))
-    out = (pairs.groupby(["source", "country", "category"], sort=True)
-           .agg(model_score=("mean_score", "mean"), human_score=("mean_score_human", "mean"),
-                items=("item_id", "size")).reset_index())
-    return out.rename(columns={"source": "model"})
+    return (pairs.groupby(["model", "country", "category"], sort=True)
+            .agg(model_score=("mean_score", "mean"), human_score=("mean_score_human", "mean"),
+                 items=("item_id", "size")).reset_index())
 
 
 def write_tables(tables: Sequence[Table], folder: str | Path) -> list[Path]:
