@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from wvsalign.errors import WvsalignWarning
 from wvsalign.survey.countries import Countries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +25,19 @@ def _script(name: str, *args: str, timeout: int = 900) -> subprocess.CompletedPr
     proc = subprocess.run([sys.executable, str(ROOT / "analysis" / name), *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # no library warning (matplotlib, seaborn, pandas, statsmodels) reaches the terminal; wvsalign's own may
+    ours = {cls.__name__ for cls in _subclasses(WvsalignWarning)}
+    library = [ln for ln in proc.stderr.splitlines()
+               if re.search(r"\b(\w*Warning):", ln) and re.search(r"\b(\w*Warning):", ln).group(1) not in ours]
+    assert not library, "\n".join(library)
     return proc
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = {cls}
+    for sub in cls.__subclasses__():
+        found |= _subclasses(sub)
+    return found
 
 
 @pytest.fixture(scope="module")

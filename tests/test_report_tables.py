@@ -312,3 +312,102 @@ def test_default_ranking_table(tmp_path):
 
     rep = wa.report([run], out=tmp_path / "rep", figures=False, n_boot=100, n_perm=99)
     assert "default_ranking" in rep.tables and 'id="table-default_ranking"' in rep.html.read_text()
+
+
+# ---- the vocabulary of contracts.py: model column, metric=, human_model= --------------------------------
+def test_alignment_table_metric_spearman(combined):
+    """metric= chooses the statistic: Spearman's rho against scipy, and the note names it."""
+    table = T.alignment_table(combined.scores, metric="spearman")
+    pairs = _pairs(combined.scores)
+    row = table.data[(table.data["model"] == "beta") & (table.data["group"] == "all")].iloc[0]
+    sub = pairs[pairs["model"] == "beta"]
+    assert row.metric == "spearman"
+    assert row.estimate == pytest.approx(sps.spearmanr(sub["mean_score"], sub["mean_score_human"])[0], abs=1e-10)
+    assert table.note.startswith("Spearman rho")
+    assert T.alignment_table(combined.scores).note.startswith("Pearson r")
+
+
+def test_human_model_names_the_people_rows(combined):
+    """The people's rows under another model name give the same tables when human_model= says so."""
+    renamed = combined.scores.assign(model=combined.scores["model"].replace({"human": "people"}))
+    a = T.alignment_table(combined.scores).data
+    b = T.alignment_table(renamed, human_model="people").data
+    np.testing.assert_allclose(b["estimate"], a["estimate"], rtol=1e-12)
+    means = T.category_means(renamed, human_model="people")
+    np.testing.assert_allclose(means["human_score"], T.category_means(combined.scores)["human_score"], rtol=1e-12)
+    assert "people" not in set(means["model"])
+    comp = T.comparison_table(renamed, human_model="people")
+    assert set(comp.data["model_a"]) | set(comp.data["model_b"]) == {"alpha", "beta", "gamma"}
+
+
+def test_old_scores_table_is_refused_with_the_new_name(combined):
+    old = combined.scores.rename(columns={"model": "source"})
+    with pytest.raises(InputError, match="'model'"):
+        T.alignment_table(old)
+
+
+def test_bias_table_counts_western_and_non_western(combined):
+    country = T.country_table(combined.scores)
+    table = T.bias_table(country.data, n_boot=100, n_perm=99)
+    registry = Countries.load()
+    west = table.data[table.data["group_by"] == "western"]
+    flags = [registry.get(c).western for c in country.data["group"].unique()]
+    assert set(west["n_western"]) == {sum(flags)} and set(west["n_non_western"]) == {len(flags) - sum(flags)}
+    assert (west["n_western"] == west["n_in"]).all()
+
+
+def test_regression_table_shows_aliased_terms_as_na():
+    """A term that is a linear combination of earlier ones is NA (as R's lm), and the note says so."""
+    from wvsalign import stats
+    from wvsalign.errors import AliasedTermWarning
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=40)})
+    df["z"] = 2 * df["x"]
+    df["y"] = 0.3 * df["x"] + rng.normal(scale=0.5, size=40)
+    with pytest.warns(AliasedTermWarning):
+        fit = stats.ols("y ~ x + z", df)
+    table = T.regression_table({"(1)": fit})
+    shown = table.display.set_index("term")
+    assert shown.loc["z", "(1)"] == "NA"
+    ref = smf.ols("y ~ x", df).fit()
+    assert shown.loc["x", "(1)"] == f"{ref.params['x']:.3f}{T.stars(ref.pvalues['x'])}"
+    assert "NA: not defined" in table.note
+
+
+def test_size_regressions_note_aliased_terms_without_warning(combined):
+    """Training flags that coincide across models: the aliased term is a note, not a terminal warning."""
+    import warnings
+
+    main = T.alignment_table(combined.scores)
+    models = pd.concat([combined.models.assign(model=combined.models["model"] + s) for s in ("", "2")],
+                       ignore_index=True)
+    models["log10_params"] = [8.0, 9.0, 9.8, 8.5, 9.3, 10.0]
+    models["multilingual"] = [False, True, True, False, True, False]
+    models["instruction_tuned"] = models["multilingual"]
+    data = pd.concat([main.data.assign(model=main.data["model"] + s) for s in ("", "2")], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fits, notes, _ = T.size_regressions(data, models)
+    assert "(3) size + training" in fits
+    assert fits["(3) size + training"].aliased == ["instruction_tuned"]
+    assert any("instruction_tuned not defined (NA)" in n for n in notes)
+
+
+def test_noted_turns_wvsalign_warnings_into_notes():
+    import warnings
+
+    from wvsalign.errors import DegenerateBootstrapWarning
+    from wvsalign.report.build import noted
+
+    def fn():
+        warnings.warn("every replicate equal", DegenerateBootstrapWarning)
+        warnings.warn("every replicate equal", DegenerateBootstrapWarning)
+        warnings.warn("internal", FutureWarning)  # a library's notice: dropped
+        return 42
+
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes
+        assert noted(fn, notes, "bias") == 42
+    assert notes == ["bias: every replicate equal"]
