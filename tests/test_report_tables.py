@@ -411,3 +411,13 @@ def test_noted_turns_wvsalign_warnings_into_notes():
         warnings.simplefilter("error")  # nothing escapes
         assert noted(fn, notes, "bias") == 42
     assert notes == ["bias: every replicate equal"]
+
+
+@pytest.mark.parametrize("module", ["tables", "figures", "build", "runs", "data", "culture"])
+def test_report_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"wvsalign.report.{module}"),
+                             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0

@@ -38,7 +38,23 @@ CONDITION_FIELDS = ("templates", "instructions", "label_styles", "option_orders"
 
 @dataclass
 class Report:
-    """What :func:`report` wrote."""
+    """What :func:`report` wrote.
+
+    Parameters
+    ----------
+    out : Path
+        The report directory.
+    html : Path
+        ``out/report.html``.
+    tables : dict of str to Table
+        Every table written (the run metadata tables first).
+    figures : dict of str to Path
+        Figure name -> its PNG.
+    notes : list of str
+        What was not computed and why, and the warnings of the statistics.
+    synthetic : bool
+        True when the human side of any run is synthetic.
+    """
 
     out: Path
     html: Path
@@ -131,7 +147,27 @@ def noted(fn: Callable[[], Any], notes: list[str], name: str) -> Any:
 
 def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, seed: int = 0,
                  notes: list[str] | None = None) -> tuple[list[T.Table], dict[str, Any]]:
-    """Compute the report's tables; returns them and the figure inputs (tidy frames)."""
+    """Compute the report's tables; returns them and the figure inputs (tidy frames).
+
+    A table that cannot be computed (an :class:`~wvsalign.errors.InputError`) is left out with a
+    note; wvsalign's warnings become notes too (:func:`noted`).
+
+    Parameters
+    ----------
+    data : ReportData
+        From :func:`wvsalign.report.data.combine`.
+    n_boot, n_perm, seed : int
+        Bootstrap replicates, permutations and seed of the bias tests and similarity CIs.
+    notes : list of str, optional
+        Appended with the notes (a new list when None).
+
+    Returns
+    -------
+    tables : list of Table
+    extra : dict
+        The inputs of figures that are not tables (category_means, size_rows, size_line,
+        culture_positions).
+    """
     notes = notes if notes is not None else []
     out: list[T.Table] = []
     extra: dict[str, Any] = {}
@@ -195,7 +231,19 @@ def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, se
 
 
 def build_figures(tables: dict[str, T.Table], extra: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """The report's figures: (name, caption, Axes or Figure), from the tables."""
+    """The report's figures: (name, caption, Axes or Figure), from the tables.
+
+    Parameters
+    ----------
+    tables : dict of str to Table
+        The tables of :func:`build_tables` by name.
+    extra : dict
+        The figure inputs of :func:`build_tables`.
+
+    Returns
+    -------
+    list of (str, str, Axes or Figure)
+    """
     figs = []
     figs.append(("alignment_heatmap", "Alignment (Pearson r) per model and category with 95% CIs.",
                  F.plot_alignment_heatmap(tables["alignment_by_category"].data)))

@@ -56,6 +56,16 @@ def culture_positions(respondents: pd.DataFrame, probs: pd.DataFrame, countries:
                       ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
     """Fit the map and place countries and models on it.
 
+    Parameters
+    ----------
+    respondents : DataFrame
+        Respondent rows (country, weight, the map's raw item codes), e.g. from
+        :func:`map_respondents`.
+    probs : DataFrame
+        The probs table of the models (no-country prompts are left out).
+    countries : Countries, optional
+        The country registry (default: the embedded one); gives the zones.
+
     Returns
     -------
     positions : DataFrame

@@ -31,7 +31,30 @@ FORMATS = ("csv", "md", "tex", "html")
 
 @dataclass
 class Table:
-    """A report table: tidy ``data`` (CSV) and its formatted ``display`` (Markdown, LaTeX, HTML)."""
+    """A report table: tidy ``data`` (CSV) and its formatted ``display`` (Markdown, LaTeX, HTML).
+
+    Parameters
+    ----------
+    name : str
+        File stem and HTML id (``table-<name>``).
+    title : str
+        The table's title (Markdown heading, LaTeX caption).
+    data : pandas.DataFrame
+        The tidy result of the statistics (written as CSV).
+    display : pandas.DataFrame
+        The formatted table (written as Markdown, LaTeX and HTML).
+    note : str, optional
+        What the cells mean (written under the table).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = Table("demo", "Demo", pd.DataFrame({"r": [0.5]}), pd.DataFrame({"r": ["0.50"]}))
+    >>> print(t.to_markdown())
+    | r    |
+    |:-----|
+    | 0.50 |
+    """
 
     name: str  # file stem and HTML id
     title: str
@@ -40,7 +63,8 @@ class Table:
     note: str = ""
 
     def to_markdown(self) -> str:
-        return self.display.to_markdown(index=False)
+        # the display cells are already formatted: tabulate must not re-parse "0.50" into 0.5
+        return self.display.to_markdown(index=False, disable_numparse=True)
 
     def to_latex(self) -> str:
         caption = self.title + (f". {self.note}" if self.note else "")
@@ -72,7 +96,23 @@ def _latex_escape(text: str) -> str:
 
 # ---- formatting ---------------------------------------------------------------------------------
 def stars(p: float) -> str:
-    """Significance stars of a p-value (:data:`STARS`); "" for NaN or p >= 0.05."""
+    """Significance stars of a p-value (:data:`STARS`); "" for NaN or p >= 0.05.
+
+    Parameters
+    ----------
+    p : float
+        A p-value (NaN or None: no stars).
+
+    Returns
+    -------
+    str
+        ``"***"`` (p < 0.001), ``"**"`` (p < 0.01), ``"*"`` (p < 0.05) or ``""``.
+
+    Examples
+    --------
+    >>> stars(0.0004), stars(0.01), stars(0.049), stars(0.05)
+    ('***', '*', '*', '')
+    """
     if p is None or not np.isfinite(p):
         return ""
     for threshold, mark in STARS:
@@ -483,10 +523,21 @@ def size_line(fit: Any, rows: pd.DataFrame, *, level: float = 0.95, points: int 
 def format_table(variant_scores: pd.DataFrame, *, n_perm: int = 999, seed: int = 0) -> Table | None:
     """How far prompt-format factors move answers (:func:`wvsalign.stats.format_effects`).
 
-    ``data``: one row per model x factor x item. ``display``: per model x factor, the median
-    shift of the item mean score across the factor's levels, the median of that shift over the
-    between-country SD of human mean scores, and the items whose shift is significant
-    (permutation p < 0.05). None when no format factor varies.
+    Parameters
+    ----------
+    variant_scores : DataFrame
+        The scores table with prompt variants kept apart
+        (``wvsalign.stats.mean_scores(probs, human, variants=None)``).
+    n_perm, seed : int
+        Permutations of each item's test and their seed.
+
+    Returns
+    -------
+    Table or None
+        ``data``: one row per model x factor x item. ``display``: per model x factor, the median
+        shift of the item mean score across the factor's levels, the median of that shift over
+        the between-country SD of human mean scores, and the items whose shift is significant
+        (permutation p < 0.05). None when no format factor varies.
     """
     from .. import stats
 
@@ -509,7 +560,24 @@ def format_table(variant_scores: pd.DataFrame, *, n_perm: int = 999, seed: int =
 
 def similarity_table(probs: pd.DataFrame, human: pd.DataFrame, bank: Any = None, *, n_boot: int = 1000,
                      seed: int = 0, level: float = 0.95) -> Table:
-    """Distribution similarity per category and model: 1 - JSD and 1 - W/(K-1), with cluster-bootstrap CIs."""
+    """Distribution similarity per category and model: 1 - JSD and 1 - W/(K-1), with cluster-bootstrap CIs.
+
+    Parameters
+    ----------
+    probs, human : DataFrame
+        The probs and human tables (contracts ``probs`` and ``human``).
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+    n_boot, seed, level
+        Bootstrap replicates (countries resampled), seed and confidence level.
+
+    Returns
+    -------
+    Table
+        ``data``: :func:`wvsalign.stats.distribution_similarity` rows per category and overall,
+        prompt variants averaged; ``display``: one row per category, one column per model x
+        measure.
+    """
     from .. import stats
 
     parts = []
@@ -533,7 +601,21 @@ def similarity_table(probs: pd.DataFrame, human: pd.DataFrame, bank: Any = None,
 
 
 def cultural_distance_table(distances: pd.DataFrame, countries: Any = None) -> Table:
-    """Cultural distance of each model to each country on the map (:meth:`CultureMap.distances`)."""
+    """Cultural distance of each model to each country on the map (:meth:`CultureMap.distances`).
+
+    Parameters
+    ----------
+    distances : DataFrame
+        :meth:`wvsalign.stats.CultureMap.distances` rows (model, group = ISO3, estimate, rank).
+    countries : Countries, optional
+        The country registry (default: the embedded one); gives the zones.
+
+    Returns
+    -------
+    Table
+        ``data``: the distances with the zone; ``display``: one row per country (ordered by
+        the first model's rank), one column per model ("distance (rank)").
+    """
     from ..survey.countries import Countries
 
     registry = Countries.load() if countries is None else countries
@@ -624,7 +706,19 @@ def category_means(scores: pd.DataFrame, *, human_model: str = HUMAN) -> pd.Data
 
 
 def write_tables(tables: Sequence[Table], folder: str | Path) -> list[Path]:
-    """Write every table in every format (:data:`FORMATS`); returns the paths written."""
+    """Write every table in every format (:data:`FORMATS`); returns the paths written.
+
+    Parameters
+    ----------
+    tables : sequence of Table
+        The tables.
+    folder : str or Path
+        Where ``<name>.csv``, ``.md``, ``.tex`` and ``.html`` are written (atomically).
+
+    Returns
+    -------
+    list of Path
+    """
     written = []
     for table in tables:
         written.extend(table.write(folder).values())
