@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Sequence
 
 import wvsalign as wa
+from wvsalign.errors import WvsalignWarning
+
+# library notices (matplotlib, seaborn, pandas, statsmodels, numpy) stay out of the terminal; the warnings
+# wvsalign issues on purpose (a degenerate bootstrap interval, a damaged shard, ...) are shown
+warnings.simplefilter("ignore")
+warnings.simplefilter("default", WvsalignWarning)
 
 
 def parser(description: str, *, default_out: str, templates: str = "persona", items: str | None = None
            ) -> argparse.ArgumentParser:
+    """The command line every script shares (``--runs`` or ``--models``, ``--wvs``, ``--out``, ...)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--runs", nargs="+", metavar="DIR", help="existing run or study directories (no model is run)")
     p.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"],
@@ -55,12 +62,11 @@ def run_dirs(args: argparse.Namespace, **overrides) -> list[Path]:
 
 def load(dirs: Sequence[Path]):
     """The combined tables of the runs (``wvsalign.report.combine``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return wa.report.combine(wa.report.load_runs(dirs))
+    return wa.report.combine(wa.report.load_runs(dirs))
 
 
 def human_note(data) -> str:
+    """One line saying whether the human side is real WVS-7 data or SYNTHETIC."""
     return ("NOTE: the human side is SYNTHETIC (generated) data; the numbers only demonstrate the method"
             if data.synthetic else "human side: real WVS-7 data")
 

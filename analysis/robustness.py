@@ -26,7 +26,7 @@ def verdict(rows: pd.DataFrame, alpha: float = 0.05) -> str:
 def variants_table(variant_scores: pd.DataFrame):
     """Alignment per model x category under each prompt variant (:func:`wvsalign.stats.alignment`)."""
     data = wa.stats.alignment(variant_scores, by="category")
-    varying = [c for c in wa.tables.VARIANT_COLUMNS if c in data.columns and data[c].nunique() > 1]
+    varying = [c for c in wa.contracts.VARIANT_COLUMNS if c in data.columns and data[c].nunique() > 1]
     data["variant"] = data[varying].astype(str).agg(" / ".join, axis=1) if varying else "single variant"
     cells = data.assign(cell=[wa.report.tables.fmt_ci(r.estimate, r.ci_low, r.ci_high, p=r.p)
                               for r in data.itertuples()])

@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     country = wa.report.country_table(data.scores)
     bias = wa.report.bias_table(country.data)
     tables = [country, bias]
-    if (data.scores["country"] == "NONE").any():
+    if (data.scores["country"] == wa.contracts.NO_COUNTRY).any():
         tables.append(wa.report.tables.ranking_table(data.scores))
     else:
         print("no default-persona answers (template 'default') in these runs: no ranking")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from wvsalign.errors import WvsalignWarning
 from wvsalign.survey.countries import Countries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +25,19 @@ def _script(name: str, *args: str, timeout: int = 900) -> subprocess.CompletedPr
     proc = subprocess.run([sys.executable, str(ROOT / "analysis" / name), *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # no library warning (matplotlib, seaborn, pandas, statsmodels) reaches the terminal; wvsalign's own may
+    ours = {cls.__name__ for cls in _subclasses(WvsalignWarning)}
+    library = [ln for ln in proc.stderr.splitlines()
+               if re.search(r"\b(\w*Warning):", ln) and re.search(r"\b(\w*Warning):", ln).group(1) not in ours]
+    assert not library, "\n".join(library)
     return proc
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = {cls}
+    for sub in cls.__subclasses__():
+        found |= _subclasses(sub)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +68,8 @@ def test_western_bias(bias_run):
     assert sorted(ranking["rank"]) == list(range(1, len(COUNTRIES.split(",")) + 1))
     # the ranking's r: the default answers vs each country's people, over items (by hand)
     scores = pd.read_parquet(out / "runs" / "tiny" / "run" / "scores.parquet")
-    default = scores[(scores["source"] != "human") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
-    human = scores[(scores["source"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
+    default = scores[(scores["model"] != "human") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
+    human = scores[(scores["model"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
     both = default.merge(human, on="item_id", suffixes=("", "_h")).dropna()
     jpn = ranking[ranking["group"] == "JPN"].iloc[0]
     assert jpn["estimate"] == pytest.approx(sps.pearsonr(both["mean_score"], both["mean_score_h"])[0], abs=1e-9)
@@ -69,8 +83,8 @@ def test_values_by_category(bias_run, tmp_path):
     proc = _script("values_by_category.py", "--runs", str(run), "--out", str(tmp_path))
     table = pd.read_csv(tmp_path / "tables" / "alignment_by_category.csv")
     scores = pd.read_parquet(run / "scores.parquet")
-    human = scores[scores["source"] == "human"][["country", "item_id", "mean_score"]]
-    pairs = scores[scores["source"] != "human"].merge(human, on=["country", "item_id"], suffixes=("", "_h")).dropna(
+    human = scores[scores["model"] == "human"][["country", "item_id", "mean_score"]]
+    pairs = scores[scores["model"] != "human"].merge(human, on=["country", "item_id"], suffixes=("", "_h")).dropna(
         subset=["mean_score", "mean_score_h"])
     for row in table.itertuples():
         sub = pairs if row.group == "all" else pairs[pairs["category"] == row.group]

@@ -151,7 +151,7 @@ def test_table_of_figures_works_with_report_tables():
 
     human = small_human()
     probs = pd.concat([synthetic_probs(human, "m1", seed=1), synthetic_probs(human, "m2", seed=2, noise=0.3)])
-    scores = stats.mean_scores(probs, human, by=[])
+    scores = stats.mean_scores(probs, human, variants=[])
     ax = F.plot_alignment_heatmap(T.alignment_table(scores).data)
     assert np.asarray(ax.collections[0].get_array()).size == 2 * (scores["category"].nunique() + 1)
     fig = F.plot_model_vs_human(T.category_means(scores))

@@ -40,8 +40,8 @@ def test_report_of_a_two_model_study_made_by_wvsalign_run(tmp_path):
     assert sorted(table["model"].unique()) == ["tinyA", "tinyB"]
     # the report's overall r equals pearsonr on the run's own scores.parquet
     scores = pd.read_parquet(study / "runs" / "tinyA" / "persona" / "scores.parquet")
-    human = scores[scores["source"] == "human"][["country", "item_id", "mean_score"]]
-    pairs = scores[scores["source"] != "human"].merge(human, on=["country", "item_id"], suffixes=("", "_h")).dropna(
+    human = scores[scores["model"] == "human"][["country", "item_id", "mean_score"]]
+    pairs = scores[scores["model"] != "human"].merge(human, on=["country", "item_id"], suffixes=("", "_h")).dropna(
         subset=["mean_score", "mean_score_h"])
     row = table[(table["model"] == "tinyA") & (table["group"] == "all")].iloc[0]
     assert row["estimate"] == pytest.approx(sps.pearsonr(pairs["mean_score"], pairs["mean_score_h"])[0], abs=1e-9)

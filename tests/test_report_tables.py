@@ -33,8 +33,8 @@ def combined(study):
 
 def _pairs(scores: pd.DataFrame) -> pd.DataFrame:
     """Model rows joined with the human row of the same country and item (by hand)."""
-    human = scores[scores["source"] == "human"][["country", "item_id", "mean_score"]]
-    models = scores[scores["source"] != "human"]
+    human = scores[scores["model"] == "human"][["country", "item_id", "mean_score"]]
+    models = scores[scores["model"] != "human"]
     return models.merge(human, on=["country", "item_id"], suffixes=("", "_human")).dropna(
         subset=["mean_score", "mean_score_human"])
 
@@ -57,7 +57,7 @@ def test_study_is_read_with_conditions_and_labels(study, combined):
     assert set(combined.models["condition"]) == {"persona"}
     assert combined.synthetic
     # prompt variants averaged in scores, kept in variant_scores
-    one = combined.scores[combined.scores["source"] == "alpha"]
+    one = combined.scores[combined.scores["model"] == "alpha"]
     assert not one.duplicated(["country", "item_id"]).any()
     assert set(combined.variant_scores["option_order"].dropna()) == {"original", "reversed"}
 
@@ -67,7 +67,7 @@ def test_alignment_table_matches_pearsonr(combined):
     pairs = _pairs(combined.scores)
     checked = 0
     for row in table.data.itertuples():
-        sub = pairs[pairs["source"] == row.model]
+        sub = pairs[pairs["model"] == row.model]
         if row.group != "all":
             sub = sub[sub["category"] == row.group]
         r, p = sps.pearsonr(sub["mean_score"], sub["mean_score_human"])
@@ -123,7 +123,7 @@ def test_country_table_zones_and_r(combined):
     for row in table.data.sample(10, random_state=0).itertuples():
         assert row.zone == registry.get(row.group).zone
         assert row.western == registry.get(row.group).western
-        sub = pairs[(pairs["source"] == row.model) & (pairs["country"] == row.group)]
+        sub = pairs[(pairs["model"] == row.model) & (pairs["country"] == row.group)]
         assert row.estimate == pytest.approx(sps.pearsonr(sub["mean_score"], sub["mean_score_human"])[0], abs=1e-10)
     assert set(table.display.columns) >= {"zone", "country", "ISO3", "alpha", "beta", "gamma"}
 
@@ -153,7 +153,7 @@ def test_comparison_table(combined):
     row = table.data[(table.data["model_a"] == "alpha") & (table.data["model_b"] == "gamma")
                      & (table.data["group"] == "all")].iloc[0]
     for model, r in (("alpha", row.r1), ("gamma", row.r2)):
-        sub = pairs[pairs["source"] == model]
+        sub = pairs[pairs["model"] == model]
         assert r == pytest.approx(sps.pearsonr(sub["mean_score"], sub["mean_score_human"])[0], abs=1e-10)
     assert row.estimate == pytest.approx(row.r1 - row.r2)
     assert row.ci_low < row.estimate < row.ci_high
@@ -203,7 +203,7 @@ def test_size_regressions_fit_what_can_be_fitted(combined):
 
 def test_format_table(combined):
     table = T.format_table(combined.variant_scores, n_perm=99)
-    vs = combined.variant_scores[combined.variant_scores["source"] == "beta"]
+    vs = combined.variant_scores[combined.variant_scores["model"] == "beta"]
     item = table.data["item_id"].iloc[0]
     one = vs[vs["item_id"] == item].groupby("option_order")["mean_score"].mean()
     row = table.data[(table.data["model"] == "beta") & (table.data["item_id"] == item)].iloc[0]
@@ -237,7 +237,7 @@ def test_similarity_table_matches_scipy(combined):
 def test_category_means(combined):
     means = T.category_means(combined.scores)
     pairs = _pairs(combined.scores)
-    sub = pairs[(pairs["source"] == "beta") & (pairs["country"] == "JPN") & (pairs["category"] == "religion")]
+    sub = pairs[(pairs["model"] == "beta") & (pairs["country"] == "JPN") & (pairs["category"] == "religion")]
     row = means[(means["model"] == "beta") & (means["country"] == "JPN") & (means["category"] == "religion")].iloc[0]
     assert row.model_score == pytest.approx(sub["mean_score"].mean())
     assert row.human_score == pytest.approx(sub["mean_score_human"].mean())
@@ -295,12 +295,12 @@ def test_default_ranking_table(tmp_path):
     default = synthetic_probs(human[human["country"] == "USA"].assign(country="NONE"), "m", noise=0.0, seed=2)
     default = default.assign(template="default", prompt_id="default:" + default["prompt_id"])
     probs = pd.concat([persona, default], ignore_index=True)
-    scores = stats.mean_scores(probs, human, by=[])
+    scores = stats.mean_scores(probs, human, variants=[])
     table = T.ranking_table(scores, top=5)
     usa = table.data[table.data["group"] == "USA"].iloc[0]
     assert usa["rank"] == 1 and usa["estimate"] == pytest.approx(1.0)
-    none = scores[(scores["source"] == "m") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
-    jpn = scores[(scores["source"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
+    none = scores[(scores["model"] == "m") & (scores["country"] == "NONE")][["item_id", "mean_score"]]
+    jpn = scores[(scores["model"] == "human") & (scores["country"] == "JPN")][["item_id", "mean_score"]]
     both = none.merge(jpn, on="item_id", suffixes=("", "_h")).dropna()
     row = table.data[table.data["group"] == "JPN"].iloc[0]
     assert row["estimate"] == pytest.approx(sps.pearsonr(both["mean_score"], both["mean_score_h"])[0], abs=1e-10)
@@ -312,3 +312,112 @@ def test_default_ranking_table(tmp_path):
 
     rep = wa.report([run], out=tmp_path / "rep", figures=False, n_boot=100, n_perm=99)
     assert "default_ranking" in rep.tables and 'id="table-default_ranking"' in rep.html.read_text()
+
+
+# ---- the vocabulary of contracts.py: model column, metric=, human_model= --------------------------------
+def test_alignment_table_metric_spearman(combined):
+    """metric= chooses the statistic: Spearman's rho against scipy, and the note names it."""
+    table = T.alignment_table(combined.scores, metric="spearman")
+    pairs = _pairs(combined.scores)
+    row = table.data[(table.data["model"] == "beta") & (table.data["group"] == "all")].iloc[0]
+    sub = pairs[pairs["model"] == "beta"]
+    assert row.metric == "spearman"
+    assert row.estimate == pytest.approx(sps.spearmanr(sub["mean_score"], sub["mean_score_human"])[0], abs=1e-10)
+    assert table.note.startswith("Spearman rho")
+    assert T.alignment_table(combined.scores).note.startswith("Pearson r")
+
+
+def test_human_model_names_the_people_rows(combined):
+    """The people's rows under another model name give the same tables when human_model= says so."""
+    renamed = combined.scores.assign(model=combined.scores["model"].replace({"human": "people"}))
+    a = T.alignment_table(combined.scores).data
+    b = T.alignment_table(renamed, human_model="people").data
+    np.testing.assert_allclose(b["estimate"], a["estimate"], rtol=1e-12)
+    means = T.category_means(renamed, human_model="people")
+    np.testing.assert_allclose(means["human_score"], T.category_means(combined.scores)["human_score"], rtol=1e-12)
+    assert "people" not in set(means["model"])
+    comp = T.comparison_table(renamed, human_model="people")
+    assert set(comp.data["model_a"]) | set(comp.data["model_b"]) == {"alpha", "beta", "gamma"}
+
+
+def test_old_scores_table_is_refused_with_the_new_name(combined):
+    old = combined.scores.rename(columns={"model": "source"})
+    with pytest.raises(InputError, match="'model'"):
+        T.alignment_table(old)
+
+
+def test_bias_table_counts_western_and_non_western(combined):
+    country = T.country_table(combined.scores)
+    table = T.bias_table(country.data, n_boot=100, n_perm=99)
+    registry = Countries.load()
+    west = table.data[table.data["group_by"] == "western"]
+    flags = [registry.get(c).western for c in country.data["group"].unique()]
+    assert set(west["n_western"]) == {sum(flags)} and set(west["n_non_western"]) == {len(flags) - sum(flags)}
+    assert (west["n_western"] == west["n_in"]).all()
+
+
+def test_regression_table_shows_aliased_terms_as_na():
+    """A term that is a linear combination of earlier ones is NA (as R's lm), and the note says so."""
+    from wvsalign import stats
+    from wvsalign.errors import AliasedTermWarning
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=40)})
+    df["z"] = 2 * df["x"]
+    df["y"] = 0.3 * df["x"] + rng.normal(scale=0.5, size=40)
+    with pytest.warns(AliasedTermWarning):
+        fit = stats.ols("y ~ x + z", df)
+    table = T.regression_table({"(1)": fit})
+    shown = table.display.set_index("term")
+    assert shown.loc["z", "(1)"] == "NA"
+    ref = smf.ols("y ~ x", df).fit()
+    assert shown.loc["x", "(1)"] == f"{ref.params['x']:.3f}{T.stars(ref.pvalues['x'])}"
+    assert "NA: not defined" in table.note
+
+
+def test_size_regressions_note_aliased_terms_without_warning(combined):
+    """Training flags that coincide across models: the aliased term is a note, not a terminal warning."""
+    import warnings
+
+    main = T.alignment_table(combined.scores)
+    models = pd.concat([combined.models.assign(model=combined.models["model"] + s) for s in ("", "2")],
+                       ignore_index=True)
+    models["log10_params"] = [8.0, 9.0, 9.8, 8.5, 9.3, 10.0]
+    models["multilingual"] = [False, True, True, False, True, False]
+    models["instruction_tuned"] = models["multilingual"]
+    data = pd.concat([main.data.assign(model=main.data["model"] + s) for s in ("", "2")], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fits, notes, _ = T.size_regressions(data, models)
+    assert "(3) size + training" in fits
+    assert fits["(3) size + training"].aliased == ["instruction_tuned"]
+    assert any("instruction_tuned not defined (NA)" in n for n in notes)
+
+
+def test_noted_turns_wvsalign_warnings_into_notes():
+    import warnings
+
+    from wvsalign.errors import DegenerateBootstrapWarning
+    from wvsalign.report.build import noted
+
+    def fn():
+        warnings.warn("every replicate equal", DegenerateBootstrapWarning)
+        warnings.warn("every replicate equal", DegenerateBootstrapWarning)
+        warnings.warn("internal", FutureWarning)  # a library's notice: dropped
+        return 42
+
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes
+        assert noted(fn, notes, "bias") == 42
+    assert notes == ["bias: every replicate equal"]
+
+
+@pytest.mark.parametrize("module", ["tables", "figures", "build", "runs", "data", "culture"])
+def test_report_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"wvsalign.report.{module}"),
+                             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0

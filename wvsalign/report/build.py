@@ -20,7 +20,8 @@ import pandas as pd
 
 from .. import __version__
 from .._io import write_text_atomic
-from ..errors import InputError
+from ..contracts import NO_COUNTRY
+from ..errors import InputError, WvsalignWarning
 from . import figures as F
 from . import tables as T
 from .culture import culture_positions, map_respondents
@@ -37,7 +38,23 @@ CONDITION_FIELDS = ("templates", "instructions", "label_styles", "option_orders"
 
 @dataclass
 class Report:
-    """What :func:`report` wrote."""
+    """What :func:`report` wrote.
+
+    Parameters
+    ----------
+    out : Path
+        The report directory.
+    html : Path
+        ``out/report.html``.
+    tables : dict of str to Table
+        Every table written (the run metadata tables first).
+    figures : dict of str to Path
+        Figure name -> its PNG.
+    notes : list of str
+        What was not computed and why, and the warnings of the statistics.
+    synthetic : bool
+        True when the human side of any run is synthetic.
+    """
 
     out: Path
     html: Path
@@ -99,23 +116,70 @@ def _provenance_lines(data: ReportData) -> list[str]:
     return lines
 
 
+def noted(fn: Callable[[], Any], notes: list[str], name: str) -> Any:
+    """Call ``fn`` with warnings caught: wvsalign's own become lines of ``notes``, the libraries' are dropped.
+
+    Parameters
+    ----------
+    fn : callable
+        Called without arguments.
+    notes : list of str
+        Appended with ``"<name>: <message>"`` for each distinct :class:`~wvsalign.errors.WvsalignWarning`
+        (a degenerate bootstrap interval, an aliased regression term, ...).
+    name : str
+        What ``fn`` computes, put before each note.
+
+    Returns
+    -------
+    object
+        What ``fn`` returned.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn()
+    for warning in caught:
+        if issubclass(warning.category, WvsalignWarning):
+            line = f"{name}: {warning.message}"
+            if line not in notes:
+                notes.append(line)
+    return result
+
+
 def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, seed: int = 0,
                  notes: list[str] | None = None) -> tuple[list[T.Table], dict[str, Any]]:
-    """Compute the report's tables; returns them and the figure inputs (tidy frames)."""
+    """Compute the report's tables; returns them and the figure inputs (tidy frames).
+
+    A table that cannot be computed (an :class:`~wvsalign.errors.InputError`) is left out with a
+    note; wvsalign's warnings become notes too (:func:`noted`).
+
+    Parameters
+    ----------
+    data : ReportData
+        From :func:`wvsalign.report.data.combine`.
+    n_boot, n_perm, seed : int
+        Bootstrap replicates, permutations and seed of the bias tests and similarity CIs.
+    notes : list of str, optional
+        Appended with the notes (a new list when None).
+
+    Returns
+    -------
+    tables : list of Table
+    extra : dict
+        The inputs of figures that are not tables (category_means, size_rows, size_line,
+        culture_positions).
+    """
     notes = notes if notes is not None else []
     out: list[T.Table] = []
     extra: dict[str, Any] = {}
 
     def attempt(name: str, fn: Callable[[], Any]) -> Any:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return fn()
+            return noted(fn, notes, name)
         except InputError as exc:
             notes.append(f"{name}: not computed ({exc})")
             return None
 
-    main = T.alignment_table(data.scores)
+    main = noted(lambda: T.alignment_table(data.scores), notes, "alignment per category")
     out.append(main)
     country = attempt("alignment per country", lambda: T.country_table(data.scores))
     if country is not None:
@@ -123,7 +187,7 @@ def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, se
         bias = attempt("bias", lambda: T.bias_table(country.data, n_boot=n_boot, n_perm=n_perm, seed=seed))
         if bias is not None:
             out.append(bias)
-    if (data.scores["country"] == "NONE").any():  # runs with the no-country default template
+    if (data.scores["country"] == NO_COUNTRY).any():  # runs with the no-country default template
         ranking = attempt("default ranking", lambda: T.ranking_table(data.scores))
         if ranking is not None:
             out.append(ranking)
@@ -132,7 +196,7 @@ def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, se
         out.append(comparisons)
     elif len(data.labels) < 2:
         notes.append("Pairwise model comparisons: one model only")
-    fits, fit_notes, size_rows = T.size_regressions(main.data, data.models)
+    fits, fit_notes, size_rows = noted(lambda: T.size_regressions(main.data, data.models), notes, "regressions")
     notes.extend(f"Regression {n}" for n in fit_notes)
     extra["size_rows"] = size_rows.dropna(subset=["log10_params"])
     if fits:
@@ -149,8 +213,9 @@ def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, se
                                                                      n_boot=max(200, n_boot // 2), seed=seed))
     if sim is not None:
         out.append(sim)
-    extra["category_means"] = T.category_means(data.scores)
-    respondents, where = map_respondents(data.runs[0], sorted(data.human["country"].unique()))
+    extra["category_means"] = noted(lambda: T.category_means(data.scores), notes, "model vs human")
+    respondents, where = noted(lambda: map_respondents(data.runs[0], sorted(data.human["country"].unique())),
+                               notes, "cultural map")
     if respondents is None:
         notes.append(where)
     else:
@@ -166,7 +231,19 @@ def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, se
 
 
 def build_figures(tables: dict[str, T.Table], extra: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """The report's figures: (name, caption, Axes or Figure), from the tables."""
+    """The report's figures: (name, caption, Axes or Figure), from the tables.
+
+    Parameters
+    ----------
+    tables : dict of str to Table
+        The tables of :func:`build_tables` by name.
+    extra : dict
+        The figure inputs of :func:`build_tables`.
+
+    Returns
+    -------
+    list of (str, str, Axes or Figure)
+    """
     figs = []
     figs.append(("alignment_heatmap", "Alignment (Pearson r) per model and category with 95% CIs.",
                  F.plot_alignment_heatmap(tables["alignment_by_category"].data)))
@@ -227,8 +304,9 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
     dirs = list(dirs)
     runs = load_runs(dirs)
     say(f"wvsalign report: {len(runs)} run(s) from {', '.join(map(str, dirs))}")
-    data = combine(runs)
-    notes = list(data.notes)
+    early: list[str] = []
+    data = noted(lambda: combine(runs), early, "reading the runs")
+    notes = list(data.notes) + early
     tables, extra = build_tables(data, n_boot=n_boot, n_perm=n_perm, seed=seed, notes=notes)
     by_name = {t.name: t for t in tables}
     meta = _meta_tables(data)

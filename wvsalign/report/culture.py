@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from ..contracts import NO_COUNTRY
 from .runs import Run
 
 #: fewest of the map's source items a model must have answered to be placed on the map
@@ -55,6 +56,16 @@ def culture_positions(respondents: pd.DataFrame, probs: pd.DataFrame, countries:
                       ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
     """Fit the map and place countries and models on it.
 
+    Parameters
+    ----------
+    respondents : DataFrame
+        Respondent rows (country, weight, the map's raw item codes), e.g. from
+        :func:`map_respondents`.
+    probs : DataFrame
+        The probs table of the models (no-country prompts are left out).
+    countries : Countries, optional
+        The country registry (default: the embedded one); gives the zones.
+
     Returns
     -------
     positions : DataFrame
@@ -80,7 +91,7 @@ def culture_positions(respondents: pd.DataFrame, probs: pd.DataFrame, countries:
             notes.append(f"{model} is not on the map: it answered {len(have)} of the map's items "
                          f"({', '.join(SOURCE_COLUMNS)}); at least {MIN_MAP_ITEMS} are needed")
             continue
-        placed.append(rows[rows["item_id"].isin(SOURCE_COLUMNS) & (rows["country"] != "NONE")])
+        placed.append(rows[rows["item_id"].isin(SOURCE_COLUMNS) & (rows["country"] != NO_COUNTRY)])
     if not placed:
         return pos[["kind", "label", "zone", *DIMENSIONS]], None, notes
     values = expected_map_variables(pd.concat(placed, ignore_index=True), keys=["model"])

@@ -18,7 +18,28 @@ MODEL_FIELDS = ("name", "family", "params", "multilingual", "instruction_tuned",
 
 @dataclass
 class ReportData:
-    """Everything a report is computed from."""
+    """Everything a report is computed from (made by :func:`combine`).
+
+    Parameters
+    ----------
+    runs : list of Run
+        The runs with results.
+    labels : list of str
+        One unique model label per run (the ``model`` value of its rows).
+    probs : DataFrame
+        Every run's probs table, ``model`` = the run's label.
+    human : DataFrame
+        The runs' human table (the same for all).
+    scores : DataFrame
+        The scores table: the people's rows (``model == "human"``) and one row per model x
+        country x item, prompt variants averaged.
+    variant_scores : DataFrame
+        As ``scores`` with the prompt variants kept apart.
+    models : DataFrame
+        One row per label: model, condition, run, status, the recorded metadata, log10_params.
+    notes : list of str
+        Runs left out or incomplete, and the runs' own problems.
+    """
 
     runs: list[Run]
     labels: list[str]  # one model label per run (unique)
@@ -84,7 +105,18 @@ def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
 
     Runs without a probs table (unfinished) are left out with a note. Mean scores come from
     :func:`wvsalign.stats.mean_scores` (unit scale): ``scores`` averages each model's prompt
-    variants (``by=[]``), ``variant_scores`` keeps them.
+    variants (``variants=[]``), ``variant_scores`` keeps them (``variants=None``).
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        From :func:`wvsalign.report.runs.load_runs`.
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+
+    Returns
+    -------
+    ReportData
 
     Raises
     ------
@@ -109,8 +141,8 @@ def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
     labels = _labels(usable)
     human = _combined_human(usable)
     probs = pd.concat([run.probs.assign(model=label) for run, label in zip(usable, labels)], ignore_index=True)
-    scores = stats.mean_scores(probs, human, bank, by=[])
-    variant_scores = stats.mean_scores(probs, human, bank, by=None)
+    scores = stats.mean_scores(probs, human, bank, variants=[])
+    variant_scores = stats.mean_scores(probs, human, bank, variants=None)
     rows = []
     for run, label in zip(usable, labels):
         info = run.model_info

@@ -328,8 +328,32 @@ def figure_of(obj: Any) -> Any:
     return obj if isinstance(obj, matplotlib.figure.Figure) else obj.figure
 
 
+@_quiet
 def save_figure(obj: Any, folder: str | Path, name: str, *, dpi: int = 110) -> dict[str, Path]:
-    """Write the figure of ``obj`` as ``<name>.png`` and ``<name>.svg`` into ``folder`` and close it."""
+    """Write the figure of ``obj`` as ``<name>.png`` and ``<name>.svg`` into ``folder`` and close it.
+
+    Parameters
+    ----------
+    obj : Axes or Figure
+        What a ``plot_x`` function returned.
+    folder : str or Path
+        The folder written into (made when absent); each file is written atomically.
+    name : str
+        The file stem.
+    dpi : int, default 110
+        Resolution of the PNG.
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "svg": Path}``.
+
+    Examples
+    --------
+    >>> ax = plot_alignment_heatmap(alignment_table(scores).data)  # doctest: +SKIP
+    >>> save_figure(ax, "figures", "alignment_heatmap")["png"]      # doctest: +SKIP
+    PosixPath('figures/alignment_heatmap.png')
+    """
     fig = figure_of(obj)
     paths = {}
     try:
@@ -345,6 +369,7 @@ def save_figure(obj: Any, folder: str | Path, name: str, *, dpi: int = 110) -> d
     return paths
 
 
+@_quiet
 def png_bytes(obj: Any, *, dpi: int = 110) -> bytes:
     """The figure as PNG bytes (for embedding)."""
     buf = io.BytesIO()

@@ -106,6 +106,12 @@ def read_run(path: str | Path, *, study: str | Path | None = None) -> Run:
 def find_runs(dirs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
     """The run directories named by ``dirs``: each a run directory or a study directory.
 
+    Parameters
+    ----------
+    dirs : iterable of str or Path
+        Run directories (``config.yaml``), study directories (``study.yaml`` and
+        ``runs/<model>/<condition>/``) or folders holding run directories.
+
     Returns
     -------
     list of (run directory, study directory or None), in the order given (a study's runs sorted).
@@ -140,5 +146,21 @@ def find_runs(dirs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
 
 
 def load_runs(dirs: Iterable[str | Path]) -> list[Run]:
-    """Read every run directory named by ``dirs`` (run or study directories; see :func:`find_runs`)."""
+    """Read every run directory named by ``dirs`` (run or study directories; see :func:`find_runs`).
+
+    Parameters
+    ----------
+    dirs : iterable of str or Path
+        As :func:`find_runs`.
+
+    Returns
+    -------
+    list of Run
+        One per run directory, in the order of :func:`find_runs`.
+
+    Raises
+    ------
+    InputError
+        As :func:`find_runs` and :func:`read_run`.
+    """
     return [read_run(path, study=study) for path, study in find_runs(dirs)]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_text_atomic
+from ..contracts import HUMAN, NO_COUNTRY
 from ..errors import InputError
 
 #: significance thresholds and their marks, strictest first
@@ -30,7 +31,30 @@ FORMATS = ("csv", "md", "tex", "html")
 
 @dataclass
 class Table:
-    """A report table: tidy ``data`` (CSV) and its formatted ``display`` (Markdown, LaTeX, HTML)."""
+    """A report table: tidy ``data`` (CSV) and its formatted ``display`` (Markdown, LaTeX, HTML).
+
+    Parameters
+    ----------
+    name : str
+        File stem and HTML id (``table-<name>``).
+    title : str
+        The table's title (Markdown heading, LaTeX caption).
+    data : pandas.DataFrame
+        The tidy result of the statistics (written as CSV).
+    display : pandas.DataFrame
+        The formatted table (written as Markdown, LaTeX and HTML).
+    note : str, optional
+        What the cells mean (written under the table).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = Table("demo", "Demo", pd.DataFrame({"r": [0.5]}), pd.DataFrame({"r": ["0.50"]}))
+    >>> print(t.to_markdown())
+    | r    |
+    |:-----|
+    | 0.50 |
+    """
 
     name: str  # file stem and HTML id
     title: str
@@ -39,7 +63,8 @@ class Table:
     note: str = ""
 
     def to_markdown(self) -> str:
-        return self.display.to_markdown(index=False)
+        # the display cells are already formatted: tabulate must not re-parse "0.50" into 0.5
+        return self.display.to_markdown(index=False, disable_numparse=True)
 
     def to_latex(self) -> str:
         caption = self.title + (f". {self.note}" if self.note else "")
@@ -71,7 +96,23 @@ def _latex_escape(text: str) -> str:
 
 # ---- formatting ---------------------------------------------------------------------------------
 def stars(p: float) -> str:
-    """Significance stars of a p-value (:data:`STARS`); "" for NaN or p >= 0.05."""
+    """Significance stars of a p-value (:data:`STARS`); "" for NaN or p >= 0.05.
+
+    Parameters
+    ----------
+    p : float
+        A p-value (NaN or None: no stars).
+
+    Returns
+    -------
+    str
+        ``"***"`` (p < 0.001), ``"**"`` (p < 0.01), ``"*"`` (p < 0.05) or ``""``.
+
+    Examples
+    --------
+    >>> stars(0.0004), stars(0.01), stars(0.049), stars(0.05)
+    ('***', '*', '*', '')
+    """
     if p is None or not np.isfinite(p):
         return ""
     for threshold, mark in STARS:
@@ -118,17 +159,21 @@ def _category_order(groups: Sequence[str]) -> list[str]:
 
 
 # ---- alignment ----------------------------------------------------------------------------------
-def alignment_table(scores: pd.DataFrame, *, method: str = "pearson", level: float = 0.95) -> Table:
+def alignment_table(scores: pd.DataFrame, *, metric: str = "pearson", level: float = 0.95,
+                    human_model: str = HUMAN) -> Table:
     """Alignment per category x model with CIs, and overall (the core paper's main table).
 
     Parameters
     ----------
     scores : DataFrame
         The scores table: human rows and model rows, one per model x country x item (prompt
-        variants averaged: ``wvsalign.stats.mean_scores(probs, human, by=[])``).
-    method : {"pearson", "spearman"}
+        variants averaged: ``wvsalign.stats.mean_scores(probs, human, variants=[])``).
+    metric : {"pearson", "spearman"}
+        The correlation of model and human mean scores.
     level : float
         Confidence level of the Fisher-z intervals.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
 
     Returns
     -------
@@ -144,13 +189,14 @@ def alignment_table(scores: pd.DataFrame, *, method: str = "pearson", level: flo
 
     Examples
     --------
-    >>> table = alignment_table(wvsalign.stats.mean_scores(probs, human, by=[]))  # doctest: +SKIP
+    >>> table = alignment_table(wvsalign.stats.mean_scores(probs, human, variants=[]))  # doctest: +SKIP
     >>> table.write("tables")                                                      # doctest: +SKIP
     """
     from .. import stats
 
-    data = pd.concat([stats.alignment(scores, by="category", method=method, level=level),
-                      stats.alignment(scores, by="overall", method=method, level=level)], ignore_index=True)
+    data = pd.concat([stats.alignment(scores, by="category", metric=metric, level=level, human_model=human_model),
+                      stats.alignment(scores, by="overall", metric=metric, level=level, human_model=human_model)],
+                     ignore_index=True)
     data = _one_config(data)
     order = _category_order(data["group"].astype(str).tolist())
     data = data.assign(_o=data["group"].map({g: i for i, g in enumerate(order)})).sort_values(
@@ -161,21 +207,26 @@ def alignment_table(scores: pd.DataFrame, *, method: str = "pearson", level: flo
     display.insert(1, "n", display["group"].map(n))
     display["group"] = display["group"].replace({"all": "overall"})
     display = display.rename(columns={"group": "category"})
-    note = (f"{method.capitalize()} r of model and human mean scores over country x item pairs, "
+    note = (f"{_metric_name(metric)} of model and human mean scores over country x item pairs, "
             f"{int(level * 100)}% CI (Fisher z) in brackets; n = pairs. {STAR_NOTE}.")
     return Table("alignment_by_category", "Alignment per category and model", data, display, note)
+
+
+def _metric_name(metric: str) -> str:
+    """How a table's note names the correlation (``pearson`` -> "Pearson r")."""
+    return {"pearson": "Pearson r", "spearman": "Spearman rho"}.get(metric, metric)
 
 
 def _one_config(data: pd.DataFrame) -> pd.DataFrame:
     """Refuse tables with several rows per model and group (prompt variants kept apart)."""
     if data.duplicated(["model", "group_by", "group"]).any():
         raise InputError("the scores table keeps prompt variants apart; average them first "
-                         "(wvsalign.stats.mean_scores(..., by=[]))", column="model")
+                         "(wvsalign.stats.mean_scores(..., variants=[]))", column="model")
     return data
 
 
-def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = "pearson",
-                  level: float = 0.95) -> Table:
+def country_table(scores: pd.DataFrame, countries: Any = None, *, metric: str = "pearson",
+                  level: float = 0.95, human_model: str = HUMAN) -> Table:
     """Alignment per country (over items) and model, with the country's cultural zone.
 
     Parameters
@@ -184,7 +235,7 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
         The scores table (as for :func:`alignment_table`).
     countries : Countries, optional
         The country registry (default: the embedded one); gives names, zones and the Western flag.
-    method, level
+    metric, level, human_model
         As :func:`wvsalign.stats.alignment`.
 
     Returns
@@ -197,7 +248,7 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
     from ..survey.countries import Countries
 
     registry = Countries.load() if countries is None else countries
-    data = _one_config(stats.alignment(scores, by="country", method=method, level=level))
+    data = _one_config(stats.alignment(scores, by="country", metric=metric, level=level, human_model=human_model))
     codes = data["group"].astype(str)
     data["country_name"] = codes.map(lambda c: registry.name(c) if c in registry else c)
     data["zone"] = codes.map(lambda c: registry.get(c).zone if c in registry else "")
@@ -206,7 +257,7 @@ def country_table(scores: pd.DataFrame, countries: Any = None, *, method: str = 
     cell = pd.Series([fmt_ci(r.estimate, r.ci_low, r.ci_high, p=r.p) for r in data.itertuples()])
     display = _wide(data, ["zone", "country_name", "group"], cell).rename(
         columns={"group": "ISO3", "country_name": "country"})
-    note = (f"{method.capitalize()} r of model and human mean scores over the items of each country, "
+    note = (f"{_metric_name(metric)} of model and human mean scores over the items of each country, "
             f"{int(level * 100)}% CI in brackets. {STAR_NOTE}.")
     return Table("alignment_by_country", "Alignment per country (with cultural zone)", data, display, note)
 
@@ -252,7 +303,8 @@ def bias_table(country_alignment: pd.DataFrame, countries: Any = None, *, n_boot
 
 
 def comparison_table(scores: pd.DataFrame, models: Sequence[str] | None = None, *,
-                     by: Sequence[str] = ("overall", "category"), level: float = 0.95) -> Table | None:
+                     by: Sequence[str] = ("overall", "category"), level: float = 0.95,
+                     human_model: str = HUMAN) -> Table | None:
     """Every pair of models compared on the shared human scores (Steiger's z, Zou's CI), Holm-adjusted.
 
     Parameters
@@ -260,10 +312,13 @@ def comparison_table(scores: pd.DataFrame, models: Sequence[str] | None = None, 
     scores : DataFrame
         The scores table (as for :func:`alignment_table`).
     models : sequence of str, optional
-        The models to compare (default: every model source of ``scores``, in order).
+        The models to compare (default: every model of ``scores`` but ``human_model``, in order).
     by : sequence of str
         Groupings of :func:`wvsalign.stats.compare_alignment` ("overall", "category", ...).
     level : float
+        Confidence level of Zou's intervals.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
 
     Returns
     -------
@@ -275,14 +330,15 @@ def comparison_table(scores: pd.DataFrame, models: Sequence[str] | None = None, 
     from .. import stats
 
     if models is None:
-        models = [m for m in scores["source"].unique() if m != "human"]
+        models = [m for m in scores["model"].unique() if m != human_model]
     pairs = list(itertools.combinations(list(models), 2))
     if not pairs:
         return None
     parts = []
     for a, b in pairs:
         for group_by in by:
-            res = stats.compare_alignment(scores, a, b, by=group_by, method=("steiger", "zou"), level=level)
+            res = stats.compare_alignment(scores, a, b, by=group_by, method=("steiger", "zou"), level=level,
+                                          human_model=human_model)
             steiger = res[res["method"] == "steiger"].set_index("group")
             zou = res[res["method"] == "zou"].set_index("group")
             steiger = steiger.assign(ci_low=zou["ci_low"], ci_high=zou["ci_high"])
@@ -324,7 +380,8 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
     Table
         ``data``: every fit's ``tidy()`` rows with its ``glance()`` figures; ``display``: per
         term a row "estimate + stars" and a row "(standard error)", the intercept last, then N,
-        R2 and adjusted R2 (OLS) and the log-likelihood.
+        R2 and adjusted R2 (OLS) and the log-likelihood. Aliased terms (``fit.aliased``) show
+        "NA", as R's ``lm``.
 
     Raises
     ------
@@ -356,6 +413,8 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
             hit = data[(data["fit"] == label) & (data["term"] == term)]
             if hit.empty:
                 est[label] = se[label] = ""
+            elif term in getattr(fits[label], "aliased", ()):
+                est[label], se[label] = "NA", ""
             else:
                 r = hit.iloc[0]
                 est[label] = fmt(r["estimate"], 3) + stars(r["p"])
@@ -372,6 +431,8 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
     display = pd.DataFrame(rows).fillna("")
     covs = sorted(set(data["cov_type"]))
     note = f"Standard errors in parentheses ({', '.join(covs)}). {STAR_NOTE}."
+    if any(getattr(fit, "aliased", ()) for fit in fits.values()):
+        note += " NA: not defined (the term is a linear combination of earlier terms, as R's lm)."
     fit_stats = stats_rows.drop(columns=["formula"]).rename(
         columns={"p": "model_p", "statistic": "model_statistic", "model": "kind"})
     data = data.merge(fit_stats, on="fit", how="left")
@@ -439,9 +500,13 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
         if len(used) <= n_terms + 1:
             notes.append(f"{label} `{formula}` not fitted: {len(used)} rows for {n_terms} terms")
             continue
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # statsmodels' notices; an aliased term becomes a note below
             warnings.simplefilter("ignore")
-            fits[label] = stats.ols(formula, used, cov_type=cov_type)
+            fit = stats.ols(formula, used, cov_type=cov_type)
+        if fit.aliased:
+            notes.append(f"{label} `{formula}`: {', '.join(fit.aliased)} not defined (NA): a linear combination of "
+                         f"earlier terms across these {n_used} models")
+        fits[label] = fit
     return fits, notes, rows
 
 
@@ -458,10 +523,21 @@ def size_line(fit: Any, rows: pd.DataFrame, *, level: float = 0.95, points: int 
 def format_table(variant_scores: pd.DataFrame, *, n_perm: int = 999, seed: int = 0) -> Table | None:
     """How far prompt-format factors move answers (:func:`wvsalign.stats.format_effects`).
 
-    ``data``: one row per model x factor x item. ``display``: per model x factor, the median
-    shift of the item mean score across the factor's levels, the median of that shift over the
-    between-country SD of human mean scores, and the items whose shift is significant
-    (permutation p < 0.05). None when no format factor varies.
+    Parameters
+    ----------
+    variant_scores : DataFrame
+        The scores table with prompt variants kept apart
+        (``wvsalign.stats.mean_scores(probs, human, variants=None)``).
+    n_perm, seed : int
+        Permutations of each item's test and their seed.
+
+    Returns
+    -------
+    Table or None
+        ``data``: one row per model x factor x item. ``display``: per model x factor, the median
+        shift of the item mean score across the factor's levels, the median of that shift over
+        the between-country SD of human mean scores, and the items whose shift is significant
+        (permutation p < 0.05). None when no format factor varies.
     """
     from .. import stats
 
@@ -484,7 +560,24 @@ def format_table(variant_scores: pd.DataFrame, *, n_perm: int = 999, seed: int =
 
 def similarity_table(probs: pd.DataFrame, human: pd.DataFrame, bank: Any = None, *, n_boot: int = 1000,
                      seed: int = 0, level: float = 0.95) -> Table:
-    """Distribution similarity per category and model: 1 - JSD and 1 - W/(K-1), with cluster-bootstrap CIs."""
+    """Distribution similarity per category and model: 1 - JSD and 1 - W/(K-1), with cluster-bootstrap CIs.
+
+    Parameters
+    ----------
+    probs, human : DataFrame
+        The probs and human tables (contracts ``probs`` and ``human``).
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+    n_boot, seed, level
+        Bootstrap replicates (countries resampled), seed and confidence level.
+
+    Returns
+    -------
+    Table
+        ``data``: :func:`wvsalign.stats.distribution_similarity` rows per category and overall,
+        prompt variants averaged; ``display``: one row per category, one column per model x
+        measure.
+    """
     from .. import stats
 
     parts = []
@@ -508,7 +601,21 @@ def similarity_table(probs: pd.DataFrame, human: pd.DataFrame, bank: Any = None,
 
 
 def cultural_distance_table(distances: pd.DataFrame, countries: Any = None) -> Table:
-    """Cultural distance of each model to each country on the map (:meth:`CultureMap.distances`)."""
+    """Cultural distance of each model to each country on the map (:meth:`CultureMap.distances`).
+
+    Parameters
+    ----------
+    distances : DataFrame
+        :meth:`wvsalign.stats.CultureMap.distances` rows (model, group = ISO3, estimate, rank).
+    countries : Countries, optional
+        The country registry (default: the embedded one); gives the zones.
+
+    Returns
+    -------
+    Table
+        ``data``: the distances with the zone; ``display``: one row per country (ordered by
+        the first model's rank), one column per model ("distance (rank)").
+    """
     from ..survey.countries import Countries
 
     registry = Countries.load() if countries is None else countries
@@ -524,9 +631,11 @@ def cultural_distance_table(distances: pd.DataFrame, countries: Any = None) -> T
     return Table("cultural_distance", "Cultural distance of each model to each country", data, display, note)
 
 
-def ranking_table(scores: pd.DataFrame, *, top: int = 10, level: float = 0.95) -> Table:
+def ranking_table(scores: pd.DataFrame, *, top: int = 10, metric: str = "pearson", level: float = 0.95,
+                  human_model: str = HUMAN) -> Table:
     """Whose opinions does the model hold by default? Countries ranked by the similarity of the
-    model's no-country answers (template "default", country ``NONE``) to each country's people.
+    model's no-country answers (country ``NONE``, :data:`wvsalign.contracts.NO_COUNTRY`) to each
+    country's people.
 
     Parameters
     ----------
@@ -534,12 +643,17 @@ def ranking_table(scores: pd.DataFrame, *, top: int = 10, level: float = 0.95) -
         The scores table with the human rows and the models' no-country rows.
     top : int
         Countries shown per model in ``display`` (``data`` keeps them all).
+    metric : {"pearson", "spearman"}
+        The correlation over items.
     level : float
+        Confidence level of the Fisher-z intervals.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
 
     Returns
     -------
     Table
-        ``data``: :func:`wvsalign.stats.default_ranking` (Pearson r over items, Fisher CI, rank);
+        ``data``: :func:`wvsalign.stats.default_ranking` (r over items, Fisher CI, rank);
         ``display``: the ``top`` closest countries of each model.
 
     Raises
@@ -549,36 +663,62 @@ def ranking_table(scores: pd.DataFrame, *, top: int = 10, level: float = 0.95) -
     """
     from .. import stats
 
-    data = stats.default_ranking(scores, level=level)
+    data = stats.default_ranking(scores, metric=metric, level=level, human_model=human_model,
+                                 default_country=NO_COUNTRY)
     shown = data[data["rank"] <= top]
     display = pd.DataFrame({
         "model": shown["model"].astype(str), "rank": shown["rank"].astype(str),
         "country": shown["group"].astype(str),
         "r [CI]": [fmt_ci(r.estimate, r.ci_low, r.ci_high, p=r.p) for r in shown.itertuples()],
         "n": shown["n"].astype("Int64").astype(str)})
-    note = (f"Pearson r over items between the model's answers with no country named and each country's "
+    note = (f"{_metric_name(metric)} over items between the model's answers with no country named and each country's "
             f"people, {int(level * 100)}% CI; rank 1 = closest; the {top} closest countries per model. {STAR_NOTE}.")
     return Table("default_ranking", "Whose opinions does the model hold by default?", data, display, note)
 
 
 # ---- tables behind figures ------------------------------------------------------------------------
-def category_means(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean score per source (human or model) x country x category, averaged over the category's items.
+def category_means(scores: pd.DataFrame, *, human_model: str = HUMAN) -> pd.DataFrame:
+    """Mean score per model x country x category against the people's, over the category's items.
 
-    The data of the model-vs-human scatter: one row per model x country x category with the
-    model's mean (``model_score``) and the people's (``human_score``) over the same items.
+    The data of the model-vs-human scatter.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The scores table (model, country, item_id, category, mean_score), prompt variants
+        averaged.
+    human_model : str
+        The ``model`` value of the people's rows (default ``"human"``).
+
+    Returns
+    -------
+    DataFrame
+        One row per model x country x category: model, country, category, ``model_score`` (the
+        model's mean), ``human_score`` (the people's mean over the same items) and ``items``.
+        Countries the people have no rows for (the no-country condition) are left out.
     """
-    human = scores[scores["source"] == "human"][["country", "item_id", "mean_score"]]
-    models = scores[(scores["source"] != "human") & (scores["country"].isin(human["country"]))]
+    human = scores[scores["model"] == human_model][["country", "item_id", "mean_score"]]
+    models = scores[(scores["model"] != human_model) & (scores["country"].isin(human["country"]))]
     pairs = models.merge(human, on=["country", "item_id"], suffixes=("", "_human"))
-    out = (pairs.groupby(["source", "country", "category"], sort=True)
-           .agg(model_score=("mean_score", "mean"), human_score=("mean_score_human", "mean"),
-                items=("item_id", "size")).reset_index())
-    return out.rename(columns={"source": "model"})
+    return (pairs.groupby(["model", "country", "category"], sort=True)
+            .agg(model_score=("mean_score", "mean"), human_score=("mean_score_human", "mean"),
+                 items=("item_id", "size")).reset_index())
 
 
 def write_tables(tables: Sequence[Table], folder: str | Path) -> list[Path]:
-    """Write every table in every format (:data:`FORMATS`); returns the paths written."""
+    """Write every table in every format (:data:`FORMATS`); returns the paths written.
+
+    Parameters
+    ----------
+    tables : sequence of Table
+        The tables.
+    folder : str or Path
+        Where ``<name>.csv``, ``.md``, ``.tex`` and ``.html`` are written (atomically).
+
+    Returns
+    -------
+    list of Path
+    """
     written = []
     for table in tables:
         written.extend(table.write(folder).values())
