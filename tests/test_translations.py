@@ -43,6 +43,7 @@ import pytest
 
 from wvsalign import _yaml
 from wvsalign.prompts import build_prompts
+from wvsalign.prompts.formats import render_prompts
 from wvsalign.prompts.options import is_bare_number
 from wvsalign.prompts.translations import parse_translation
 from wvsalign.survey.countries import Countries
@@ -308,7 +309,8 @@ def language_problems(data: dict, language: str) -> tuple[list[str], list[str]]:
 
 def _prompts(language: str, items, **kw):
     kw.setdefault("templates", TEMPLATES)
-    return build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language], **kw)
+    return render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language],
+                                        **kw))  # plain format (no tokenizer)
 
 
 def prompt_problems(df, words) -> list[str]:
@@ -356,8 +358,8 @@ def _language_prompts(language: str, items=None):
 
     words = translation_for(language)
     items = items or [item.item_id for item in bank() if item.item_id in words.items]
-    df = build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language],
-                       templates=TEMPLATES)
+    df = render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language],
+                                      templates=TEMPLATES))
     return df, words
 
 
@@ -411,8 +413,8 @@ def test_label_tokens_stay_distinct_for_the_scoring_rule(language, chat):
     items = [i.item_id for i in bank() if i.item_id in words]
     tok = tiny_tokenizer()
     for style in ("number", "letter"):
-        df = build_prompts(bank().filter(ids=items), ["USA"], languages=[language], templates=["persona"],
-                           label_styles=[style], tokenizer=tok, chat=chat)
+        df = render_prompts(build_prompts(bank().filter(ids=items), ["USA"], languages=[language],
+                                          templates=["persona"], label_styles=[style]), tok, chat=chat)
         requests = encode_requests(df, tok)
         for row, req in zip(df.itertuples(), requests):
             strings = list(row.continuations)
@@ -435,8 +437,8 @@ def test_real_tokenizers_keep_every_language_intact(model):
     for language in LANGUAGES:
         words = _raw(language).get("items") or {}
         items = [i.item_id for i in bank() if i.item_id in words]
-        df = build_prompts(bank().filter(ids=items), ["IRN", "EGY"], languages=[language], templates=["persona"],
-                           tokenizer=tok)
+        df = render_prompts(build_prompts(bank().filter(ids=items), ["IRN", "EGY"], languages=[language],
+                                          templates=["persona"]), tok)
         requests = encode_requests(df, tok)
         for row, req in zip(df.itertuples(), requests):
             ids = tok(row.text, add_special_tokens=False)["input_ids"]
