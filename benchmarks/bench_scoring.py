@@ -103,11 +103,11 @@ def tokens_without_sharing(requests) -> int:
 def sharing_table(bank, countries, tokenizer) -> pd.DataFrame:
     from wvsalign.inference.prefix import unique_tokens
     from wvsalign.inference.scoring import encode_requests
-    from wvsalign.prompts import build_prompts
+    from wvsalign.prompts import build_prompts, render_prompts
 
     rows = []
     for template in ("persona", "third_person", "persona_system", "default"):
-        prompts = build_prompts(bank, countries, templates=[template], tokenizer=tokenizer)
+        prompts = render_prompts(build_prompts(bank, countries, templates=[template]), tokenizer)
         reqs = encode_requests(prompts, tokenizer)
         total = tokens_without_sharing(reqs)
         unique = unique_tokens(reqs)
@@ -126,7 +126,7 @@ def main() -> None:
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     from wvsalign.inference.engine import ScoringEngine
-    from wvsalign.inference.models import load_model
+    from wvsalign.inference.models import load_backend
     from wvsalign.inference.prefix import unique_tokens
     from wvsalign.inference.runner import score
     from wvsalign.inference.scoring import encode_requests, naive_logprobs, probs_frame
@@ -134,15 +134,16 @@ def main() -> None:
     from wvsalign.survey.countries import Countries
     from wvsalign.survey.items import ItemBank
 
-    loaded = load_model(args.model, device="cpu", dtype="float32", progress=False)
+    loaded = load_backend(args.model, device="cpu", dtype="float32", progress=False)
     bank = pick_items(ItemBank.wvs7(), args.items)
     countries = Countries.load().set("default")[: args.countries]
-    prompts = build_prompts(bank, countries, templates=[args.template], tokenizer=loaded.tokenizer)
+    neutral = build_prompts(bank, countries, templates=[args.template])
+    prompts = loaded.render(neutral)  # what the runner scores: the model's own format
     requests = encode_requests(prompts, loaded.tokenizer)
-    params = loaded.info.params
+    params = loaded.info()["params"]
     unique = unique_tokens(requests)
     fed = tokens_without_sharing(requests)
-    print(f"model {loaded.info.name} ({params:,} parameters), torch {torch.__version__}, "
+    print(f"model {loaded.name} ({params:,} parameters), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, float32, cpu")
     print(f"workload: {len(bank)} items x {len(countries)} countries, template {args.template}: "
           f"{len(prompts)} prompts, {sum(len(c) for c in prompts['continuations'])} options, "
@@ -151,7 +152,7 @@ def main() -> None:
 
     rate_before = matmul_rate(torch)
     start = time.perf_counter()
-    ours = score(prompts, loaded, progress=False)
+    ours = score(neutral, loaded, progress=False)
     t_ours = time.perf_counter() - start
     rate = max(rate_before, matmul_rate(torch))
     floor = 2 * params * unique / rate

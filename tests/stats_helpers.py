@@ -132,10 +132,10 @@ def make_scores(n_countries: int, n_items: int, seed: int = 0, models=("m1",), s
     grid = pd.DataFrame(list(itertools.product(countries, items)), columns=["country", "item_id"])
     grid["category"] = grid["item_id"].map(cats)
     item_effect = dict(zip(items, rng.uniform(0.2, 0.8, n_items)))
-    human = grid.assign(source="human",
+    human = grid.assign(model="human",
                         mean_score=grid["item_id"].map(item_effect) + rng.normal(0, 0.1, len(grid)))
     parts = [human]
     for m in models:
-        parts.append(grid.assign(source=m, mean_score=signal * human["mean_score"].to_numpy()
+        parts.append(grid.assign(model=m, mean_score=signal * human["mean_score"].to_numpy()
                                  + (1 - signal) * rng.uniform(0, 1, len(grid))))
-    return pd.concat(parts, ignore_index=True)[["source", "country", "item_id", "category", "mean_score"]]
+    return pd.concat(parts, ignore_index=True)[["model", "country", "item_id", "category", "mean_score"]]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wvsalign import tables
+from wvsalign import contracts
 from wvsalign.errors import InputError
 from wvsalign.survey.aggregates import read_aggregates
 from wvsalign.survey.distributions import DataWarning
@@ -61,7 +61,7 @@ def test_parquet_counts_only_and_names_translated(tmp_path):
     assert (jpn["n"] == 100).all()
     mar = human[human.country == "MAR"]  # option 2 missing from the table -> share 0
     assert mar["code"].tolist() == [1, 2, 3] and mar["share"].tolist() == pytest.approx([0.25, 0.0, 0.75])
-    tables.check(human, "human")
+    contracts.check(human, "human")
 
 
 def test_no_n_gives_nan_n_eff_and_missing_codes_are_removed(tmp_path):

@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from wvsalign import tables
+from wvsalign import contracts
 from wvsalign._io import atomic_path, write_parquet_atomic
 from wvsalign.errors import InputError, check_choice
 
@@ -19,22 +19,22 @@ def _human(shares):
 
 def test_check_accepts_valid_human_table():
     df = _human([0.5, 0.25, 0.25])
-    assert tables.check(df, "human") is df
+    assert contracts.check(df, "human") is df
 
 
 def test_check_names_missing_column():
     with pytest.raises(InputError, match=r"lacks column\(s\) \['n_eff'\]"):
-        tables.check(_human([1.0]).drop(columns="n_eff"), "human", source="h.csv")
+        contracts.check(_human([1.0]).drop(columns="n_eff"), "human", source="h.csv")
 
 
 def test_check_rejects_shares_not_summing_to_one():
     with pytest.raises(InputError, match="sums to 0.9"):
-        tables.check(_human([0.5, 0.4]), "human")
+        contracts.check(_human([0.5, 0.4]), "human")
 
 
 def test_check_rejects_share_out_of_range():
     with pytest.raises(InputError, match="row 1"):
-        tables.check(_human([0.5, 1.5, -1.0]), "human")
+        contracts.check(_human([0.5, 1.5, -1.0]), "human")
 
 
 def test_input_error_is_one_line_and_names_place():
@@ -80,13 +80,14 @@ def test_atomic_writes_leave_the_process_umask_alone(tmp_path, monkeypatch):
 
 
 def test_contracts_hold_the_columns_the_stages_read():
-    assert {"continuations", "label_end"} <= set(tables.COLUMNS["prompts"])  # what the scorer reads
-    assert "valid_mass" in tables.COLUMNS["probs"]
+    assert {"text", "continuations", "label_end"} <= set(contracts.COLUMNS["rendered"])  # what the scorer reads
+    assert {"system", "user", "labels", "codes"} <= set(contracts.COLUMNS["prompts"])  # model-neutral prompts
+    assert "valid_mass" in contracts.COLUMNS["probs"]
     probs = pd.DataFrame({"model": "m", "prompt_id": "p", "item_id": "Q1", "country": "USA", "template": "persona",
                           "code": [1, 2], "label": ["1", "2"], "prob": [0.5, 0.5], "logprob": -0.69})
     with pytest.raises(InputError, match=r"the probs table lacks column\(s\) \['valid_mass'\]"):
-        tables.check(probs, "probs")
-    tables.check(probs.assign(valid_mass=0.9), "probs")
+        contracts.check(probs, "probs")
+    contracts.check(probs.assign(valid_mass=0.9), "probs")
 
 
 def test_check_choice_names_argument_value_and_choices():

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wvsalign import tables
+from wvsalign import contracts
 from wvsalign.errors import InputError
 from wvsalign.survey.distributions import DataWarning, dropped_cells, human_distributions, parse_keep_missing
 from wvsalign.survey.items import ItemBank
@@ -64,7 +64,7 @@ def test_hand_worked_example():
     assert q3["share"].tolist() == pytest.approx([3 / 10, 3 / 10, 4 / 10], abs=1e-15)
     assert (q3["n"] == 4).all()
     assert q3["n_eff"].iloc[0] == pytest.approx(100 / 30, abs=1e-12)
-    tables.check(human, "human")
+    contracts.check(human, "human")
     assert list(human.columns) == ["country", "item_id", "category", "code", "share", "n", "n_eff"]
     assert q1["category"].iloc[0] == "social_values"
 

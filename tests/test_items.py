@@ -9,13 +9,15 @@ from collections import Counter
 from difflib import SequenceMatcher
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wvsalign.survey.items as items_module
-from wvsalign import tables
+from wvsalign import contracts
 from wvsalign.errors import InputError
 from wvsalign.survey.items import CATEGORIES, ItemBank, option_scores
 
@@ -184,7 +186,7 @@ def test_reverse_is_consistent_within_answer_scales(bank):
         ("Q18", True, "not named"),  # "Mentioned" (as unwanted neighbour) first
         ("Q46", True, "not at all happy"),
         ("Q94", False, "active member"),  # 0 don't belong ... 2 active member
-        ("Q106", False, "larger income differences"),
+        ("Q106", False, "greater incentives for individual effort"),
         ("Q121", False, "very good"),
         ("Q164", False, "very important"),
         ("Q173", True, "atheist"),
@@ -226,9 +228,9 @@ def test_filter_errors_name_the_bad_value(bank):
 
 
 def test_frames_satisfy_the_contracts(bank):
-    items = tables.check(bank.to_frame(), "items")
+    items = contracts.check(bank.to_frame(), "items")
     assert len(items) == 239 and list(items["item_id"]) == bank.ids
-    options = tables.check(bank.options_frame(), "options")
+    options = contracts.check(bank.options_frame(), "options")
     assert len(options) == sum(it.n_options for it in bank)
     row = items.set_index("item_id").loc["Q56"]
     assert row["options"] == [(1, "Better off"), (2, "Worse off"), (3, "About the same")]
@@ -237,7 +239,7 @@ def test_frames_satisfy_the_contracts(bank):
     series = option_scores(bank)
     assert series.loc[("Q56", 3)] == 0.5 and len(series) == len(options)
     empty = ItemBank([]).to_frame()
-    tables.check(empty, "items")
+    contracts.check(empty, "items")
 
 
 def test_yaml_round_trip_and_docstrings(tmp_path, raw):
@@ -356,3 +358,77 @@ def test_items_and_categories_match_the_wvs7_metadata_and_stems_are_our_own(bank
         ours = it.stem.lower()
         match = SequenceMatcher(None, ours, theirs, autojunk=False).find_longest_match(0, len(ours), 0, len(theirs))
         assert match.size < 60, (it.item_id, ours[match.a: match.a + match.size])
+
+
+# ---- WVS-7 wording (issue 8): what the item asks in wave 7, in our words ---------------------------
+CHILD_QUALITIES = {
+    "Q7": "good manners", "Q8": "independence", "Q9": "hard work", "Q10": "a feeling of responsibility",
+    "Q11": "imagination", "Q12": "tolerance and respect for other people", "Q13": "thrift",
+    "Q14": "determination and perseverance", "Q15": "religious faith", "Q16": "unselfishness", "Q17": "obedience",
+}
+
+
+def test_child_quality_stems_state_the_choose_up_to_five_rule(bank):
+    """WVS-7 asks respondents to pick up to five of the eleven qualities; each stem says so."""
+    for item_id, quality in CHILD_QUALITIES.items():
+        it = bank[item_id]
+        stem = it.stem.lower()
+        assert "eleven qualities" in stem and "at most five" in stem, item_id
+        assert all(q in stem for q in CHILD_QUALITIES.values()), item_id  # the whole list, as people see it
+        assert stem.endswith(f"would {quality} be one of your five?") or f"would {quality} (" in stem, item_id
+        assert "at most five" in it.note and "sum to at most 5" in it.note, item_id
+        assert it.labels == ("Important", "Not mentioned")
+
+
+def test_wave_7_wording_of_q28_q38_q106(bank):
+    q28 = bank["Q28"].stem.lower()
+    assert "mother" in q28 and "work for pay" in q28 and "children suffer" in q28 and "school age" not in q28
+    q38 = bank["Q38"].stem.lower()
+    assert "long-term care" in q38 and "their parents" in q38 and " ill" not in q38
+    q106 = bank["Q106"]
+    assert q106.stem.endswith("to 'we need greater incentives for individual effort' at the other?")
+    assert "income differences" not in q106.stem and q106.labels[-1] == "Larger income differences"
+
+
+def test_q119_note_names_the_worldvaluesbench_midpoint_alternative(bank):
+    it = bank["Q119"]
+    assert [(e.code, e.label, e.handling) for e in it.extra_codes] == [(0, "Hard to say", "drop")]
+    assert "WorldValuesBench" in it.note and "midpoint" in it.note and "hard_to_say='midpoint'" in it.note
+
+
+def test_q119_hard_to_say_as_midpoint_option(bank):
+    """hard_to_say='midpoint': Q119's 0 counts half 'Agree' (2), half 'Disagree' (3); 'drop' leaves it out."""
+    from wvsalign.survey.distributions import human_distributions
+
+    codes = [1, 2, 2, 3, 4, 0, 0, 0, -1, 4] * 4
+    weights = [1.0, 2.0, 1.0, 1.0, 0.5, 1.0, 3.0, 1.0, 1.0, 1.0] * 4
+    frame = pd.DataFrame({"country": "USA", "weight": weights, "Q119": codes})
+    item = [bank["Q119"]]
+    w = pd.Series(weights)
+    c = pd.Series(codes)
+    by_code = {k: float(w[c == k].sum()) for k in (0, 1, 2, 3, 4)}
+
+    dropped = human_distributions(frame, item, min_n=1).set_index("code")
+    total = sum(by_code[k] for k in (1, 2, 3, 4))
+    np.testing.assert_allclose(dropped["share"].loc[[1, 2, 3, 4]], [by_code[k] / total for k in (1, 2, 3, 4)])
+    assert dropped["n"].iloc[0] == 4 * 6 and dropped.attrs["hard_to_say"] == "drop"
+
+    mid = human_distributions(frame, item, min_n=1, hard_to_say="midpoint").set_index("code")
+    total = sum(by_code.values())
+    expected = {1: by_code[1], 2: by_code[2] + by_code[0] / 2, 3: by_code[3] + by_code[0] / 2, 4: by_code[4]}
+    np.testing.assert_allclose(mid["share"].loc[[1, 2, 3, 4]], [expected[k] / total for k in (1, 2, 3, 4)])
+    assert mid["n"].iloc[0] == 4 * 9 and list(mid.index) == [1, 2, 3, 4]
+    kept = w[c >= 0]
+    assert mid["n_eff"].iloc[0] == pytest.approx(kept.sum() ** 2 / (kept**2).sum())
+    # the 'hard to say' answers add the midpoint score 0.5 to the mean score
+    scores = bank["Q119"].scores
+    mean = sum(mid["share"].loc[k] * scores[k] for k in (1, 2, 3, 4))
+    by_hand = (sum(by_code[k] * scores[k] for k in (1, 2, 3, 4)) + 0.5 * by_code[0]) / total
+    assert mean == pytest.approx(by_hand)
+    with pytest.raises(InputError, match=r"hard_to_say='middle'; expected one of \['drop', 'midpoint'\]"):
+        human_distributions(frame, item, min_n=1, hard_to_say="middle")
+    # items without a 'hard to say' code are unchanged
+    q1 = pd.DataFrame({"country": "USA", "weight": 1.0, "Q1": [1, 2, 3, 4, 1, 2] * 5})
+    a = human_distributions(q1, [bank["Q1"]], min_n=1)
+    b = human_distributions(q1, [bank["Q1"]], min_n=1, hard_to_say="midpoint")
+    pd.testing.assert_frame_equal(a, b)

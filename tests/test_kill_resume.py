@@ -26,8 +26,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wvsalign.inference.shards import plan_shards  # noqa: E402
-from wvsalign.inference.testing import save_tiny_model, tiny_tokenizer  # noqa: E402
-from wvsalign.prompts import build_prompts  # noqa: E402
+from wvsalign.inference.testing import save_tiny_model  # noqa: E402
+from wvsalign.prompts import build_prompts, render_prompts  # noqa: E402
 from wvsalign.survey.items import ItemBank  # noqa: E402
 
 SHARD_SIZE = 4  # the exact kill points
@@ -35,10 +35,10 @@ RANDOM_SHARD_SIZE = 1  # the random kills: many small shards, so kills fall befo
 
 WORKER = """
 import sys, time, pandas as pd
-from wvsalign.inference.models import load_model
+from wvsalign.inference.models import load_backend
 from wvsalign.inference.runner import score
 prompts = pd.read_parquet(sys.argv[1])
-loaded = load_model(sys.argv[2], progress=False)
+loaded = load_backend(sys.argv[2], progress=False)
 print("scoring", flush=True)  # imports and model load done: what follows is the run's own work
 start = time.perf_counter()
 score(prompts, loaded, sys.argv[3], shard_size=int(sys.argv[4]), progress=False)
@@ -51,7 +51,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
     model = save_tiny_model(root / "tiny-model", seed=1)
     bank = ItemBank.wvs7().filter(ids=["Q1", "Q164", "Q57", "Q46"])
-    prompts = build_prompts(bank, ["USA", "JPN", "DEU", "BRA"], tokenizer=tiny_tokenizer())
+    prompts = build_prompts(bank, ["USA", "JPN", "DEU", "BRA"])
     path = root / "prompts.parquet"
     prompts.to_parquet(path, index=False)
     start = time.perf_counter()
@@ -68,7 +68,7 @@ def random_setup(setup):
     """More prompts (48), one per shard, and the reference run's scoring time (model load excluded)."""
     root, _, model, _, _ = setup
     bank = ItemBank.wvs7().filter(ids=["Q1", "Q164", "Q57", "Q46", "Q2", "Q58"])
-    prompts = build_prompts(bank, ["USA", "JPN", "DEU", "BRA"], tokenizer=tiny_tokenizer(),
+    prompts = build_prompts(bank, ["USA", "JPN", "DEU", "BRA"],
                             templates=["persona", "third_person"])
     path = root / "prompts-random.parquet"
     prompts.to_parquet(path, index=False)
@@ -135,13 +135,13 @@ def test_killed_run_resumes_to_the_same_table(setup, fault, shards_before):
     assert not (run_dir / "probs.parquet").exists()
     resumed = _run(prompts_path, model, run_dir)
     assert resumed.returncode == 0, resumed.stderr
-    _check_resumed(run_dir, reference, len(plan_shards(pd.read_parquet(prompts_path), SHARD_SIZE)))
+    _check_resumed(run_dir, reference, len(plan_shards(render_prompts(pd.read_parquet(prompts_path)), SHARD_SIZE)))
 
 
 def test_randomly_killed_run_resumes_to_the_same_table(random_setup):
     root, prompts_path, model, reference, scoring = random_setup
     run_dir = root / "run-random"
-    n_shards = len(plan_shards(pd.read_parquet(prompts_path), RANDOM_SHARD_SIZE))
+    n_shards = len(plan_shards(render_prompts(pd.read_parquet(prompts_path)), RANDOM_SHARD_SIZE))
     per_shard = scoring / n_shards
     rng = np.random.default_rng(7)
     kills, mid_run = 0, 0

@@ -216,6 +216,61 @@ def test_list_models_reads_no_model_file(tmp_path, monkeypatch):
     assert not (tmp_path / "file_hashes.json").exists()
 
 
+def _packaged(tmp_path, monkeypatch, gguf: Path, stated: str):
+    """A registry entry for a GGUF file shipped in an (importable) package that states its sha256."""
+    import importlib
+    import shutil
+    import sys
+
+    pkg = tmp_path / "site" / "wvsalign_fake_gguf_pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(f"SHA256 = {stated!r}\n", encoding="utf-8")
+    shutil.copyfile(gguf, pkg / "tiny.gguf")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    sys.modules.pop("wvsalign_fake_gguf_pkg", None)
+    importlib.invalidate_caches()
+    reg = Registry.from_dict({"models": {"fake": {
+        "instruction_tuned": False, "multilingual": False,
+        "gguf": {"package": "fake-gguf", "module": "wvsalign_fake_gguf_pkg", "file": "tiny.gguf",
+                 "install": "pip install fake-gguf", "sha256_attr": "SHA256"}}}})
+    return model_spec("fake", registry=reg), pkg / "tiny.gguf"
+
+
+def test_packaged_gguf_is_verified_once_per_new_file(tiny_gguf, tmp_path, monkeypatch):
+    """The sha256 a package states is checked against its file the first time the file is seen,
+    and again only when inode, size or mtime change; a file that does not match is refused."""
+    import shutil
+
+    from wvsalign.inference.cache import gguf_sha256
+
+    sha = hashlib.sha256(tiny_gguf.read_bytes()).hexdigest()
+    spec, path = _packaged(tmp_path, monkeypatch, tiny_gguf, sha)
+    root = tmp_path / "cache"
+    hashed = []
+    real = cache_mod.sha256_file
+    monkeypatch.setattr(cache_mod, "sha256_file", lambda p, **k: hashed.append(Path(p)) or real(p, **k))
+    monkeypatch.setattr(cache_mod, "_HASH_MEMO", {})
+    assert gguf_sha256(spec, root, compute=False) == sha and hashed == []  # a lookup never reads the file
+    assert gguf_sha256(spec, root) == sha and len(hashed) == 1  # verified when first seen
+    assert gguf_sha256(spec, root) == sha and len(hashed) == 1
+    cache_mod._HASH_MEMO.clear()  # a new process: the memo on disk answers
+    assert gguf_sha256(spec, root) == sha and len(hashed) == 1
+    # the same size and mtime but another file (another inode) with one byte changed: checked again, refused
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    stat = path.stat()
+    other = path.with_name("other.gguf")
+    other.write_bytes(bytes(data))
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, path)
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    with pytest.raises(ModelError, match=r"does not match the sha256 its package fake-gguf states.*pip install fake-gguf"):
+        gguf_sha256(spec, root)
+    assert len(hashed) == 2
+    shutil.copyfile(tiny_gguf, path)  # repaired (a new mtime): verified again, accepted
+    assert gguf_sha256(spec, root) == sha and len(hashed) == 3
+
+
 def test_user_metadata_flags_and_their_validation(tiny_folder):
     spec = model_spec({"path": str(tiny_folder), "name": "tiny", "instruction_tuned": False, "multilingual": True})
     assert (spec.name, spec.kind, spec.instruction_tuned, spec.multilingual) == ("tiny", "folder", False, True)

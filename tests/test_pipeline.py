@@ -13,7 +13,7 @@ import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from wvsalign import cli, tables  # noqa: E402
+from wvsalign import cli, contracts  # noqa: E402
 from wvsalign.errors import ConfigError  # noqa: E402
 from wvsalign.inference.engine import ScoringEngine  # noqa: E402
 from wvsalign.inference.testing import save_tiny_model  # noqa: E402
@@ -84,18 +84,18 @@ def test_run_writes_every_table(finished):
     assert list((out / "probs").glob("*.parquet"))
     prompts = pd.read_parquet(out / "prompts.parquet")
     assert len(prompts) == len(ITEMS) * len(COUNTRIES)
-    tables.check(pd.read_parquet(out / "probs.parquet"), "probs")
-    tables.check(pd.read_parquet(out / "human.parquet"), "human")
-    tables.check(pd.read_parquet(out / "scores.parquet"), "scores")
-    alignment = tables.check(pd.read_csv(out / "alignment.csv"), "alignment")
+    contracts.check(pd.read_parquet(out / "probs.parquet"), "probs")
+    contracts.check(pd.read_parquet(out / "human.parquet"), "human")
+    contracts.check(pd.read_parquet(out / "scores.parquet"), "scores")
+    alignment = contracts.check(pd.read_csv(out / "alignment.csv"), "alignment")
     assert set(alignment["group"]) == set(ItemBank.wvs7().filter(ids=ITEMS).categories)
 
 
 def test_alignment_is_pearson_r_of_model_and_human_mean_scores(finished):
     result, _ = finished
     scores = result.scores
-    human = scores[scores["source"] == "human"].set_index(["country", "item_id"])["mean_score"]
-    model = scores[scores["source"] != "human"].set_index(["country", "item_id"])["mean_score"]
+    human = scores[scores["model"] == "human"].set_index(["country", "item_id"])["mean_score"]
+    model = scores[scores["model"] != "human"].set_index(["country", "item_id"])["mean_score"]
     bank = ItemBank.wvs7()
     for row in result.alignment.itertuples():
         keys = [k for k in model.index if bank[k[1]].category == row.group and k in human.index]
@@ -108,7 +108,7 @@ def test_config_yaml_records_versions_model_and_synthetic_human(finished):
     result, _ = finished
     record = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert record["status"] == "finished"
-    assert RunConfig.from_dict(record["config"]) == result.config
+    assert RunConfig.from_dict(record["config"]) == result.run_config
     assert {"wvsalign", "torch", "transformers", "numpy", "pandas", "python"} <= set(record["wvsalign"])
     import torch
 
@@ -122,7 +122,7 @@ def test_config_yaml_records_versions_model_and_synthetic_human(finished):
     assert record["human"]["synthetic"] is True
     assert record["seeds"] == {"option_order": 0, "synthetic_human": 0}
     # a run directory's config.yaml is itself a config file
-    assert RunConfig.from_yaml(result.run_dir / "config.yaml") == result.config
+    assert RunConfig.from_yaml(result.run_dir / "config.yaml") == result.run_config
 
 
 def test_output_says_the_human_side_is_synthetic(finished):
@@ -141,8 +141,8 @@ def test_rerun_of_a_finished_run_does_no_model_work(finished, monkeypatch):
         raise AssertionError("model work in a finished run")
 
     monkeypatch.setattr(ScoringEngine, "logprobs", boom)
-    monkeypatch.setattr("wvsalign.inference.models.load_model", boom)
-    again = run(result.config, progress=False, echo=None)
+    monkeypatch.setattr("wvsalign.inference.loading.load_model", boom)
+    again = run(result.run_config, progress=False, echo=None)
     pd.testing.assert_frame_equal(again.probs, result.probs, check_exact=True)
     pd.testing.assert_frame_equal(again.alignment, result.alignment)
 
@@ -155,8 +155,10 @@ def test_run_dir_of_a_different_config_is_refused_unless_overwrite(finished, mod
     changed = RunConfig(**{**base, "countries": COUNTRIES[:4]})
     with pytest.raises(ConfigError, match=r"different config \(countries: \['USA', 'JPN', 'DEU'\] ->"):
         run(changed, progress=False, echo=None)
-    # settings that do not shape results may change on resumption
-    run(RunConfig(**{**base, "batch_size": 2}), progress=False, echo=None)
+    # settings that do not shape results may change on resumption; the batch size does (by a few ulps)
+    run(RunConfig(**{**base, "device": "cpu"}), progress=False, echo=None)
+    with pytest.raises(ConfigError, match=r"different config \(batch_size: 'auto' -> 2\)"):
+        run(RunConfig(**{**base, "batch_size": 2}), progress=False, echo=None)
     redone = run(changed, overwrite=True, progress=False, echo=None)
     assert redone.prompts["country"].nunique() == 4
     assert pd.read_parquet(out / "probs.parquet")["country"].nunique() == 4
@@ -186,7 +188,7 @@ def test_dtype_is_compared_as_resolved(model_dir, tmp_path, monkeypatch):
         raise AssertionError("model work in a finished run")
 
     monkeypatch.setattr(ScoringEngine, "logprobs", boom)
-    monkeypatch.setattr("wvsalign.inference.models.load_model", boom)
+    monkeypatch.setattr("wvsalign.inference.loading.load_model", boom)
     again = run(RunConfig(**base, dtype="float32"), progress=False, echo=None)
     pd.testing.assert_frame_equal(again.probs, first.probs, check_exact=True)
     with pytest.raises(ConfigError, match="dtype: 'float32' -> 'bfloat16'"):

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as sps
 
 import wvsalign as wa
-from wvsalign import tables
+from wvsalign import contracts
 from wvsalign.inference.testing import save_tiny_model
 
 
@@ -29,18 +29,18 @@ def test_architecture_flow(tmp_path, tiny_model_dir):
 
     data = wa.read_wvs(wvs_file, items=bank)
     assert data.synthetic
-    human = tables.check(data.distributions(bank), "human")
+    human = contracts.check(data.distributions(bank), "human")
     assert sorted(human["country"].unique()) == sorted(countries)
 
-    model = wa.load_model(str(tiny_model_dir))
-    prompts = tables.check(wa.build_prompts(bank, countries=countries, templates="persona", tokenizer=model), "prompts")
+    model = wa.load_backend(str(tiny_model_dir))
+    prompts = contracts.check(wa.build_prompts(bank, countries=countries, templates="persona"), "prompts")
     assert len(prompts) == len(bank) * len(countries)
-    assert prompts["prompt_format"].str.startswith("chat:").all()  # the model's own chat template
+    assert model.render(prompts)["prompt_format"].str.startswith("chat:").all()  # the model's own chat template
 
-    probs = tables.check(wa.score(prompts, model=model, run_dir=tmp_path / "run", progress=False), "probs")
+    probs = contracts.check(wa.score(prompts, model, run_dir=tmp_path / "run", progress=False), "probs")
     assert set(probs["prompt_id"]) == set(prompts["prompt_id"])
 
-    al = tables.check(wa.alignment(probs, human, bank, by="category"), "alignment")
+    al = contracts.check(wa.alignment(probs, human, bank, by="category"), "alignment")
 
     # independent recomputation: mean scores by hand, Pearson r per category with scipy
     opts = bank.options_frame()

@@ -1,6 +1,9 @@
 """The engine's invariances (batch size, padding side, prefix sharing), the prefix tree, and the
 runner's run directories: resumption without model work, config checks, corrupted shards,
-and bad input (unknown model, missing model file or package, over-long prompt)."""
+and bad input (unknown model, missing model file or package, over-long prompt).
+
+The runner tests run against two backends: HFBackend and the whole-sequence test backend of
+tests/test_backend.py (a second engine written as one class)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +16,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from wvsalign import tables  # noqa: E402
+from wvsalign import contracts  # noqa: E402
 from wvsalign.errors import ConfigError, InputError, ModelError  # noqa: E402
 from wvsalign.inference import engine as engine_mod  # noqa: E402
 from wvsalign.inference.engine import ScoringEngine  # noqa: E402
@@ -22,11 +25,12 @@ from wvsalign.inference.runner import score  # noqa: E402
 from wvsalign.inference.scoring import ScoringRequest, encode_requests, naive_logprobs  # noqa: E402
 from wvsalign.inference.shards import ShardWarning, plan_shards  # noqa: E402
 from wvsalign.inference.testing import save_tiny_model, tiny_model, tiny_tokenizer  # noqa: E402
-from wvsalign.prompts import build_prompts  # noqa: E402
+from wvsalign.inference.backend import load_backend  # noqa: E402
+from wvsalign.prompts import build_prompts, render_prompts  # noqa: E402
 from wvsalign.survey.items import ItemBank  # noqa: E402
+from test_backend import WHOLE, WholeSequenceBackend  # noqa: E402  (registers the second backend)
 
-# these tests score plain prompts with tiny chat models on purpose
-pytestmark = pytest.mark.filterwarnings("ignore:prompts built in format")
+BACKENDS = ["hf", WHOLE]
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +38,43 @@ def tok():
     return tiny_tokenizer()
 
 
-@pytest.fixture(scope="module")
-def prompts(tok):
+def _neutral():
     bank = ItemBank.wvs7().filter(ids=["Q1", "Q46", "Q164", "Q57"])
-    chat = build_prompts(bank, ["USA", "JPN", "NLD", "DEU"], tokenizer=tok, templates=["persona", "third_person"])
-    plain = build_prompts(bank, ["USA", "GBR"], tokenizer=None, label_styles=["number", "letter"])
-    return pd.concat([chat, plain], ignore_index=True)
+    chat = build_prompts(bank, ["USA", "JPN", "NLD", "DEU"], templates=["persona", "third_person"])
+    plain = build_prompts(bank, ["USA", "GBR"], label_styles=["number", "letter"])
+    return chat, plain
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    """Model-neutral prompts (what the runner takes)."""
+    chat, plain = _neutral()
+    return pd.concat([chat, plain], ignore_index=True).drop_duplicates("prompt_id").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def rendered(tok):
+    """Prompts rendered in both formats (what the engine reads): chat template and plain text."""
+    chat, plain = _neutral()
+    plain = render_prompts(plain)
+    plain["prompt_id"] += "-plain"  # some are the same model-neutral prompts as chat ones
+    return pd.concat([render_prompts(chat, tok), plain], ignore_index=True)
+
+
+@pytest.fixture(params=BACKENDS)
+def kind(request):
+    """The backend kind a runner test runs against."""
+    return request.param
+
+
+def _forbid_model_work(monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a finished run must not load the model")
+
+    monkeypatch.setattr("wvsalign.inference.loading.load_model", no_model)
+    monkeypatch.setattr(ScoringEngine, "logprobs", no_model)
+    monkeypatch.setattr(WholeSequenceBackend, "_load", no_model)
+    monkeypatch.setattr(WholeSequenceBackend, "logprobs", no_model)
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +82,15 @@ def model_dir(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama")
 
 
-@pytest.fixture(scope="module")
-def loaded(model_dir):
-    from wvsalign.inference.models import load_model
-
-    return load_model(model_dir, progress=False)
+@pytest.fixture
+def loaded(model_dir, kind):
+    return load_backend(model_dir, kind, progress=False)
 
 
 # ---- engine invariances -------------------------------------------------------------------------
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
-def test_batch_size_padding_side_and_sharing_do_not_change_results(tok, prompts, arch):
-    reqs = encode_requests(prompts, tok)
+def test_batch_size_padding_side_and_sharing_do_not_change_results(tok, rendered, arch):
+    reqs = encode_requests(rendered, tok)
     model = tiny_model(arch, vocab_size=len(tok))
     ref = np.concatenate(naive_logprobs(model, reqs))
     settings = [
@@ -98,8 +131,8 @@ def test_engine_equals_naive_on_random_overlapping_requests(tok, arch):
         assert np.abs(got - ref).max() < 1e-5, kw
 
 
-def test_engine_falls_back_when_shared_prefixes_do_not_reproduce_whole_sequences(tok, prompts, monkeypatch):
-    reqs = encode_requests(prompts.iloc[:6], tok)
+def test_engine_falls_back_when_shared_prefixes_do_not_reproduce_whole_sequences(tok, rendered, monkeypatch):
+    reqs = encode_requests(rendered.iloc[:6], tok)
     model = tiny_model("llama", vocab_size=len(tok))
     ref = np.concatenate(naive_logprobs(model, reqs))
     real = engine_mod.ScoringEngine._masks
@@ -117,11 +150,11 @@ def test_engine_falls_back_when_shared_prefixes_do_not_reproduce_whole_sequences
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
-def test_float16_keeps_prefix_sharing(tok, prompts, arch):
+def test_float16_keeps_prefix_sharing(tok, rendered, arch):
     """float16 rounding (~1e-3 here) is no reason for the self-check to fall back to whole sequences."""
     import torch
 
-    reqs = encode_requests(prompts.iloc[:8], tok)
+    reqs = encode_requests(rendered.iloc[:8], tok)
     model = tiny_model(arch, vocab_size=len(tok)).to(torch.float16)  # seed 0: |dlogp| 1.05e-3 / 1.3e-3
     eng = ScoringEngine(model)
     with warnings.catch_warnings():
@@ -132,8 +165,8 @@ def test_float16_keeps_prefix_sharing(tok, prompts, arch):
     assert np.abs(got - whole).max() < engine_mod.self_check_tolerance(torch.float16)
 
 
-def test_progress_counts_every_prompt_once(tok, prompts):
-    reqs = encode_requests(prompts, tok)
+def test_progress_counts_every_prompt_once(tok, rendered):
+    reqs = encode_requests(rendered, tok)
     seen = []
     ScoringEngine(tiny_model(vocab_size=len(tok)), batch_size=5).logprobs(reqs, progress=seen.append)
     assert sum(seen) == len(reqs)
@@ -148,16 +181,16 @@ def _brute_unique(reqs):
     return len(prefixes)
 
 
-def test_unique_tokens_counts_each_shared_prefix_once(tok, prompts):
-    reqs = encode_requests(prompts, tok)
+def test_unique_tokens_counts_each_shared_prefix_once(tok, rendered):
+    reqs = encode_requests(rendered, tok)
     assert unique_tokens(reqs) == _brute_unique(reqs)
     for seed in range(5):
         random_reqs = _random_requests(seed, vocab=3)
         assert unique_tokens(random_reqs) == _brute_unique(random_reqs)
 
 
-def test_tree_keeps_every_read_and_folds_small_nodes(tok, prompts):
-    reqs = encode_requests(prompts, tok)
+def test_tree_keeps_every_read_and_folds_small_nodes(tok, rendered):
+    reqs = encode_requests(rendered, tok)
     n_reads = sum(len(c) for r in reqs for c in r.continuations)
     flat_option = [(r, j) for r in reqs for j in range(r.n_options)]  # flat option index -> (request, option)
     for share, fold in [(True, 0), (True, 16), (True, 10**6), (False, 16)]:
@@ -182,43 +215,38 @@ def test_tree_keeps_every_read_and_folds_small_nodes(tok, prompts):
 def test_score_returns_probs_in_prompt_order(prompts, loaded):
     shuffled = prompts.sample(frac=1.0, random_state=3).reset_index(drop=True)
     out = score(shuffled, loaded, progress=False, shard_size=5)
-    tables.check(out, "probs")
+    contracts.check(out, "probs")
     assert list(out.drop_duplicates("prompt_id")["prompt_id"]) == list(shuffled["prompt_id"])
     first = shuffled.iloc[0]
     assert list(out.loc[out["prompt_id"] == first["prompt_id"], "code"]) == list(first["codes"])
     assert {"valid_mass", "scored_with_end", "instruction", "label_style", "option_order", "language"} <= set(out.columns)
 
 
-def test_run_dir_resumes_without_model_work(prompts, model_dir, tmp_path, monkeypatch):
+def test_run_dir_resumes_without_model_work(prompts, kind, model_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    first = score(prompts, str(model_dir), run, progress=False, shard_size=6)
+    first = score(prompts, str(model_dir), run, progress=False, shard_size=6, kind=kind)
     assert (run / "probs.parquet").exists()
-    assert len(plan_shards(prompts, 6)) == len(list((run / "probs").glob("*.parquet")))
-
-    def no_model(*args, **kwargs):
-        raise AssertionError("a finished run must not load the model")
-
-    monkeypatch.setattr("wvsalign.inference.models.load_model", no_model)
-    monkeypatch.setattr(ScoringEngine, "logprobs", no_model)
-    again = score(prompts, str(model_dir), run, progress=False, shard_size=6)
+    assert len(plan_shards(render_prompts(prompts), 6)) == len(list((run / "probs").glob("*.parquet")))
+    _forbid_model_work(monkeypatch)
+    again = score(prompts, str(model_dir), run, progress=False, shard_size=6, kind=kind)
     pd.testing.assert_frame_equal(first, again, check_exact=True)
     pd.testing.assert_frame_equal(first, pd.read_parquet(run / "probs.parquet"), check_exact=True)
 
 
-def test_in_memory_and_run_dir_give_identical_tables(prompts, model_dir, loaded, tmp_path):
+def test_in_memory_and_run_dir_give_identical_tables(prompts, kind, model_dir, loaded, tmp_path):
     a = score(prompts, loaded, progress=False, shard_size=6)
-    b = score(prompts, str(model_dir), tmp_path / "r", progress=False, shard_size=6)
+    b = score(prompts, str(model_dir), tmp_path / "r", progress=False, shard_size=6, kind=kind)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
-def test_run_dir_of_a_different_config_is_refused_unless_overwrite(prompts, model_dir, tmp_path):
+def test_run_dir_of_a_different_config_is_refused_unless_overwrite(prompts, kind, model_dir, tmp_path):
     run = tmp_path / "run"
-    score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=2)
+    score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=2, kind=kind)
     with pytest.raises(ConfigError, match=r"different config \(.*prompts"):
-        score(prompts.iloc[:6], str(model_dir), run, progress=False, shard_size=2)
+        score(prompts.iloc[:6], str(model_dir), run, progress=False, shard_size=2, kind=kind)
     with pytest.raises(ConfigError, match="shard_size: 2 -> 3"):
-        score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=3)
-    out = score(prompts.iloc[:6], str(model_dir), run, progress=False, shard_size=2, overwrite=True)
+        score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=3, kind=kind)
+    out = score(prompts.iloc[:6], str(model_dir), run, progress=False, shard_size=2, overwrite=True, kind=kind)
     assert out["prompt_id"].nunique() == 6
     assert len(list((run / "probs").glob("*.parquet"))) == 3
 
@@ -231,20 +259,20 @@ def _replace_weights(folder, seed):
     save_tiny_model(folder, seed=seed)
 
 
-def test_changed_weights_of_a_finished_run_are_refused_unless_overwrite(prompts, tmp_path):
+def test_changed_weights_of_a_finished_run_are_refused_unless_overwrite(prompts, kind, tmp_path):
     folder = save_tiny_model(tmp_path / "tiny", seed=1)
     run = tmp_path / "run"
-    old = score(prompts, str(folder), run, progress=False, shard_size=6)
+    old = score(prompts, str(folder), run, progress=False, shard_size=6, kind=kind)
     _replace_weights(folder, seed=2)
     with pytest.raises(ConfigError, match=r"different config \(model\.sha256: '[0-9a-f]{64}' -> '[0-9a-f]{64}'\)"):
-        score(prompts, str(folder), run, progress=False, shard_size=6)
-    new = score(prompts, str(folder), run, progress=False, shard_size=6, overwrite=True)
-    fresh = score(prompts, str(folder), progress=False, shard_size=6)
+        score(prompts, str(folder), run, progress=False, shard_size=6, kind=kind)
+    new = score(prompts, str(folder), run, progress=False, shard_size=6, overwrite=True, kind=kind)
+    fresh = score(prompts, str(folder), progress=False, shard_size=6, kind=kind)
     pd.testing.assert_frame_equal(new, fresh, check_exact=True)
     assert not np.allclose(new["prob"], old["prob"])
 
 
-def test_changed_weights_of_an_interrupted_run_with_overwrite_recompute_every_shard(prompts, tmp_path, monkeypatch):
+def test_changed_weights_of_an_interrupted_run_with_overwrite_recompute_every_shard(prompts, kind, tmp_path, monkeypatch):
     from wvsalign.inference.shards import ShardStore
 
     folder = save_tiny_model(tmp_path / "tiny", seed=1)
@@ -260,14 +288,14 @@ def test_changed_weights_of_an_interrupted_run_with_overwrite_recompute_every_sh
 
     monkeypatch.setattr(ShardStore, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        score(prompts, str(folder), run, progress=False, shard_size=6)
+        score(prompts, str(folder), run, progress=False, shard_size=6, kind=kind)
     monkeypatch.undo()
     assert len(list((run / "probs").glob("*.parquet"))) == 2
     _replace_weights(folder, seed=2)
     with pytest.raises(ConfigError, match="sha256"):
-        score(prompts, str(folder), run, progress=False, shard_size=6)
-    new = score(prompts, str(folder), run, progress=False, shard_size=6, overwrite=True)
-    pd.testing.assert_frame_equal(new, score(prompts, str(folder), progress=False, shard_size=6), check_exact=True)
+        score(prompts, str(folder), run, progress=False, shard_size=6, kind=kind)
+    new = score(prompts, str(folder), run, progress=False, shard_size=6, overwrite=True, kind=kind)
+    pd.testing.assert_frame_equal(new, score(prompts, str(folder), progress=False, shard_size=6, kind=kind), check_exact=True)
 
 
 def test_dtype_is_compared_as_resolved(prompts, model_dir, tmp_path, monkeypatch):
@@ -277,11 +305,7 @@ def test_dtype_is_compared_as_resolved(prompts, model_dir, tmp_path, monkeypatch
     first = score(prompts.iloc[:4], str(model_dir), run, progress=False, device="cpu")  # auto: float32 on CPU
     assert pd.read_json(run / "probs" / "manifest.json", typ="series")["config"]["dtype"] == "float32"
 
-    def no_model(*args, **kwargs):
-        raise AssertionError("a finished run must not load the model")
-
-    monkeypatch.setattr("wvsalign.inference.models.load_model", no_model)
-    monkeypatch.setattr(ScoringEngine, "logprobs", no_model)
+    _forbid_model_work(monkeypatch)
     for same in (dict(dtype="float32"), dict(dtype="fp32"), dict(dtype="auto")):
         again = score(prompts.iloc[:4], str(model_dir), run, progress=False, device="cpu", **same)
         pd.testing.assert_frame_equal(first, again, check_exact=True)
@@ -292,9 +316,9 @@ def test_dtype_is_compared_as_resolved(prompts, model_dir, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "garbage"])
-def test_corrupted_shard_is_detected_recomputed_and_reported(prompts, model_dir, tmp_path, damage):
+def test_corrupted_shard_is_detected_recomputed_and_reported(prompts, kind, model_dir, tmp_path, damage):
     run = tmp_path / "run"
-    ref = score(prompts, str(model_dir), run, progress=False, shard_size=6)
+    ref = score(prompts, str(model_dir), run, progress=False, shard_size=6, kind=kind)
     shard = sorted((run / "probs").glob("*.parquet"))[2]
     data = shard.read_bytes()
     if damage == "truncate":
@@ -306,19 +330,19 @@ def test_corrupted_shard_is_detected_recomputed_and_reported(prompts, model_dir,
     else:
         shard.write_bytes(b"not parquet at all")
     with pytest.warns(ShardWarning, match=rf"corrupted shard .*{shard.name}.*recomputing its 6 prompts"):
-        again = score(prompts, str(model_dir), run, progress=False, shard_size=6)
+        again = score(prompts, str(model_dir), run, progress=False, shard_size=6, kind=kind)
     pd.testing.assert_frame_equal(ref, again, check_exact=True)
     assert any(shard.name in p for p in again.attrs["shard_problems"])
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShardWarning)  # repaired: the next run is quiet
-        score(prompts, str(model_dir), run, progress=False, shard_size=6)
+        score(prompts, str(model_dir), run, progress=False, shard_size=6, kind=kind)
 
 
-def test_leftover_temporary_files_are_removed(prompts, model_dir, tmp_path):
+def test_leftover_temporary_files_are_removed(prompts, kind, model_dir, tmp_path):
     run = tmp_path / "run"
-    score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=2)
+    score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=2, kind=kind)
     (run / "probs" / ".00001-abc.parquet.x1y2.tmp").write_bytes(b"half a shard")
-    score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=2)
+    score(prompts.iloc[:4], str(model_dir), run, progress=False, shard_size=2, kind=kind)
     assert not list((run / "probs").glob(".*.tmp"))
 
 
@@ -343,9 +367,9 @@ def test_missing_model_package_says_what_to_install(prompts, monkeypatch, tmp_pa
         score(prompts.iloc[:2], "smollm2-135m", progress=False)
 
 
-def test_prompt_longer_than_the_models_context_is_refused(prompts, model_dir, tmp_path):
+def test_prompt_longer_than_the_models_context_is_refused(prompts, kind, model_dir, tmp_path):
     long = prompts.iloc[:3].copy()
-    long.loc[long.index[1], "text"] = long["text"].iloc[1] + "word " * 500  # tiny model: 2,048 positions
+    long.loc[long.index[1], "user"] = long["user"].iloc[1] + "word " * 500  # tiny model: 2,048 positions
     long.loc[long.index[1], "prompt_id"] = "too-long"
     with pytest.raises(InputError, match=r"prompt too-long .* longer than the model's context of 2048 tokens"):
         score(long, str(model_dir), tmp_path / "run", progress=False)
@@ -370,21 +394,16 @@ def test_run_dir_in_use_is_refused(prompts, model_dir, tmp_path):
     assert Path(run / "probs").exists()
 
 
-def test_prompts_built_without_the_models_tokenizer_are_flagged(tmp_path):
-    """Plain prompts scored with a chat model (build_prompts was not given its tokenizer) warn;
-    prompts built with the model's tokenizer do not."""
-    import warnings
-
-    from wvsalign.inference.testing import save_tiny_model
-    from wvsalign.prompts import build_prompts
-    from wvsalign.survey.items import ItemBank
-    from wvsalign.inference.models import load_model
-    from wvsalign.inference.runner import score
-
-    loaded = load_model(str(save_tiny_model(tmp_path / "m")))
-    bank = ItemBank.wvs7().filter(ids=["Q46"])
-    with pytest.warns(UserWarning, match=r"format\(s\) \['plain'\].*own format is 'chat:"):
-        score(build_prompts(bank, ["USA"]), loaded, progress=False)
+def test_the_prompt_format_is_part_of_the_identity(prompts, model_dir, tmp_path):
+    """One model-neutral table, rendered by the backend: chat template or (chat=False) plain text.
+    A run directory scored in one format refuses the other (the format is in the identity)."""
+    run = tmp_path / "run"
+    chat = score(prompts.iloc[:4], str(model_dir), run, progress=False)
+    with pytest.raises(ConfigError, match=r"model\.prompt_format: 'chat:[0-9a-f]{8}' -> 'plain'"):
+        score(prompts.iloc[:4], str(model_dir), run, progress=False, chat=False)
+    plain = score(prompts.iloc[:4], str(model_dir), progress=False, chat=False)
+    assert list(plain["prompt_id"]) == list(chat["prompt_id"])
+    assert not np.allclose(plain["prob"], chat["prob"])
     with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        score(build_prompts(bank, ["USA"], tokenizer=loaded), loaded, progress=False)
+        warnings.simplefilter("error", UserWarning)  # no format-mismatch warning any more: nothing can mismatch
+        score(prompts.iloc[:4], str(model_dir), progress=False, chat=False)

@@ -2,6 +2,8 @@
 against scipy.stats.bootstrap on the same draws; scale properties (hypothesis); bad input."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from stats_helpers import make_scores
 from wvsalign.errors import InputError
 from wvsalign.stats import alignment, correlate
+from wvsalign.stats.bootstrap import DegenerateBootstrapWarning, interval
 
 TOL = 1e-10
 
@@ -22,8 +25,8 @@ def scores():
 
 
 def _pairs(scores, model):
-    h = scores[scores["source"] == "human"].set_index(["country", "item_id"])["mean_score"]
-    m = scores[scores["source"] == model].set_index(["country", "item_id"])
+    h = scores[scores["model"] == "human"].set_index(["country", "item_id"])["mean_score"]
+    m = scores[scores["model"] == model].set_index(["country", "item_id"])
     return m.assign(y=h.reindex(m.index).to_numpy()).reset_index().rename(columns={"mean_score": "x"})
 
 
@@ -31,7 +34,7 @@ def _pairs(scores, model):
                                     ("overall", None)])
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_estimates_p_and_fisher_ci_match_scipy(scores, by, col, method):
-    got = alignment(scores, by=by, method=method)
+    got = alignment(scores, by=by, metric=method)
     assert set(got["model"]) == {"m1", "m2"} and (got["group_by"] == by).all()
     for model in ("m1", "m2"):
         pairs = _pairs(scores, model)
@@ -83,7 +86,7 @@ def _scipy_bootstrap(g, method, resample, ci_method, n_boot, seed):
 @pytest.mark.parametrize("ci_method", ["percentile", "bca"])
 def test_bootstrap_intervals_match_scipy_bootstrap(scores, method, resample, ci_method):
     n_boot, seed = 199, 11
-    got = alignment(scores, by="category", method=method, ci="bootstrap", resample=resample, n_boot=n_boot,
+    got = alignment(scores, by="category", metric=method, ci="bootstrap", resample=resample, n_boot=n_boot,
                     ci_method=ci_method, seed=seed)
     g = _pairs(scores, "m2")
     g = g[g["category"] == "cat1"]
@@ -97,7 +100,7 @@ def test_bootstrap_intervals_match_scipy_bootstrap(scores, method, resample, ci_
 
 def test_bootstrap_of_a_group_does_not_depend_on_other_models(scores):
     both = alignment(scores, by="overall", ci="bootstrap", n_boot=300, seed=5)
-    alone = alignment(scores[scores["source"] != "m1"], by="overall", ci="bootstrap", n_boot=300, seed=5)
+    alone = alignment(scores[scores["model"] != "m1"], by="overall", ci="bootstrap", n_boot=300, seed=5)
     a = both[both["model"] == "m2"].iloc[0]
     b = alone.iloc[0]
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
@@ -128,14 +131,14 @@ def test_correlate_matches_scipy_and_bootstraps_pairs():
 
 
 def test_default_condition_rows_are_left_out(scores):
-    extra = scores[scores["source"] == "m1"].assign(country="NONE").drop_duplicates("item_id")
+    extra = scores[scores["model"] == "m1"].assign(country="NONE").drop_duplicates("item_id")
     got = alignment(pd.concat([scores, extra]), by="overall")
     assert got.loc[got["model"] == "m1", "n"].iloc[0] == 9 * 8
 
 
 def test_variant_columns_give_separate_rows(scores):
-    m = scores[scores["source"] == "m1"]
-    two = pd.concat([scores[scores["source"] == "human"], m.assign(instruction="a"),
+    m = scores[scores["model"] == "m1"]
+    two = pd.concat([scores[scores["model"] == "human"], m.assign(instruction="a"),
                      m.assign(instruction="b", mean_score=m["mean_score"][::-1].to_numpy())])
     got = alignment(two, by="overall")
     assert list(got["instruction"]) == ["a", "b"]
@@ -145,8 +148,8 @@ def test_variant_columns_give_separate_rows(scores):
 def test_bad_input_is_named(scores):
     with pytest.raises(InputError, match="by='region'"):
         alignment(scores, by="region")
-    with pytest.raises(InputError, match="method='kendall'"):
-        alignment(scores, method="kendall")
+    with pytest.raises(InputError, match="metric='kendall'"):
+        alignment(scores, metric="kendall")
     with pytest.raises(InputError, match="ci='jackknife'"):
         alignment(scores, ci="jackknife")
     with pytest.raises(InputError, match="resample='rows'"):
@@ -156,12 +159,12 @@ def test_bad_input_is_named(scores):
     with pytest.raises(InputError, match="n_boot=0"):
         alignment(scores, ci="bootstrap", n_boot=0)
     with pytest.raises(InputError, match="no human rows"):
-        alignment(scores[scores["source"] != "human"])
+        alignment(scores[scores["model"] != "human"])
     with pytest.raises(InputError, match="more than one model mean score"):
-        alignment(pd.concat([scores, scores[scores["source"] == "m1"]]))
+        alignment(pd.concat([scores, scores[scores["model"] == "m1"]]))
     with pytest.raises(InputError, match="no model row shares"):
-        alignment(pd.concat([scores[scores["source"] == "human"],
-                             scores[scores["source"] == "m1"].assign(country=lambda f: "Z" + f["country"])]))
+        alignment(pd.concat([scores[scores["model"] == "human"],
+                             scores[scores["model"] == "m1"].assign(country=lambda f: "Z" + f["country"])]))
 
 
 # ---- properties of the scale (hypothesis) -----------------------------------------------------------
@@ -171,14 +174,15 @@ def _two_item_scores(x1, y1, x2, y2):
     rows = []
     for item, xs, ys in (("A", x1, y1), ("B", x2, y2)):
         for c, xv, yv in zip(countries, xs, ys):
-            rows.append({"source": "m", "country": c, "item_id": item, "category": "k", "mean_score": xv})
-            rows.append({"source": "human", "country": c, "item_id": item, "category": "k", "mean_score": yv})
+            rows.append({"model": "m", "country": c, "item_id": item, "category": "k", "mean_score": xv})
+            rows.append({"model": "human", "country": c, "item_id": item, "category": "k", "mean_score": yv})
     return pd.DataFrame(rows)
 
 
 values = st.lists(st.floats(0, 1, allow_nan=False), min_size=6, max_size=6)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")  # generated constant inputs
 @settings(max_examples=40, deadline=None)
 @given(x1=values, y1=values, x2=values, y2=values, a=st.floats(-3, 3), b=st.floats(0.1, 10))
 def test_per_item_r_is_invariant_to_affine_rescaling_of_that_item(x1, y1, x2, y2, a, b):
@@ -193,6 +197,7 @@ def test_per_item_r_is_invariant_to_affine_rescaling_of_that_item(x1, y1, x2, y2
     assert (r0.isna() == r1.isna()).all()
 
 
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")  # generated constant inputs
 @settings(max_examples=40, deadline=None)
 @given(x1=values, y1=values, x2=values, y2=values, a=st.floats(-3, 3), b=st.floats(0.1, 10))
 def test_pooled_r_is_invariant_to_one_affine_map_of_all_items(x1, y1, x2, y2, a, b):
@@ -250,3 +255,64 @@ def test_alignment_accepts_probs_and_human_tables():
     pd.testing.assert_frame_equal(direct, via_scores)
     with pytest.raises(InputError, match="needs the human table"):
         alignment(probs)
+
+
+# ---- degenerate inputs: R warns, scipy warns; so does wvsalign --------------------------------------
+def test_constant_vector_warns_like_r():
+    with pytest.warns(ss.ConstantInputWarning, match=r"x or y is constant \(the standard deviation is zero\)"):
+        res = correlate([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0]).iloc[0]
+    assert np.isnan(res.estimate) and np.isnan(res.p) and np.isnan(res.ci_low)
+    with pytest.warns(ss.ConstantInputWarning):  # scipy says the same
+        ss.pearsonr([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        correlate([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 1.0, 4.0, 3.0, 5.0])  # no warning otherwise
+
+
+@pytest.mark.parametrize("ci_method", ["percentile", "bca"])
+def test_bootstrap_at_r_equal_1_is_the_point_with_a_warning(ci_method):
+    x = np.arange(10.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = correlate(x, 2 * x + 1, ci="bootstrap", ci_method=ci_method, n_boot=500).iloc[0]
+    assert (res.estimate, res.ci_low, res.ci_high) == pytest.approx((1.0, 1.0, 1.0), abs=1e-12)
+    kinds = {w.category for w in caught}
+    assert DegenerateBootstrapWarning in kinds and RuntimeWarning not in kinds  # no numpy cast warning
+    assert any("every replicate equal" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_bootstrap_of_tiny_samples_is_declined_with_a_warning(n, method):
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    with pytest.warns(DegenerateBootstrapWarning, match=r"not computed \(NaN\): \d+% of the resamples are degenerate"):
+        res = correlate(x, y, metric=method, ci="bootstrap", n_boot=1000).iloc[0]
+    assert np.isnan(res.ci_low) and np.isnan(res.ci_high) and np.isfinite(res.estimate)
+    # why: the share of resamples with at most two distinct pairs (r undefined or +-1), counted exactly
+    n_two = n + n * (n - 1) // 2 * (2**n - 2)
+    assert n_two / n**n > 0.025
+
+
+def test_bootstrap_of_enough_pairs_is_computed():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=12)
+    y = x + rng.normal(size=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = correlate(x, y, ci="bootstrap", ci_method="bca", n_boot=500).iloc[0]
+    assert -1 < res.ci_low < res.estimate < res.ci_high < 1
+    ci = ss.bootstrap((x, y), lambda a, b: ss.pearsonr(a, b)[0], paired=True, vectorized=False, n_resamples=500,
+                      method="BCa", rng=np.random.default_rng(0)).confidence_interval
+    assert (res.ci_low, res.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-10)
+
+
+def test_interval_bounds_rule_directly():
+    # 3 replicates of 40 at a bound (7.5%) > 2.5%: NaN; 0 at a bound: the percentile interval
+    theta_hat = np.array([0.3, 0.3])
+    theta_b = np.tile(np.linspace(0.1, 0.5, 40)[:, None], (1, 2))
+    theta_b[:3, 0] = 1.0
+    with pytest.warns(DegenerateBootstrapWarning, match="1 not computed"):
+        low, high = interval(theta_b, theta_hat, bounds=(-1.0, 1.0))
+    assert np.isnan(low[0]) and np.isnan(high[0])
+    assert (low[1], high[1]) == pytest.approx(tuple(np.quantile(theta_b[:, 1], [0.025, 0.975])))

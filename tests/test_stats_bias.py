@@ -56,8 +56,8 @@ def scores():
 
 
 def _per_country_r(scores, model):
-    h = scores[scores["source"] == "human"].set_index(["country", "item_id"])["mean_score"]
-    m = scores[scores["source"] == model]
+    h = scores[scores["model"] == "human"].set_index(["country", "item_id"])["mean_score"]
+    m = scores[scores["model"] == model]
     out = {}
     for c, g in m.groupby("country"):
         out[c] = ss.pearsonr(g["mean_score"], h.loc[list(zip(g["country"], g["item_id"]))])[0]
@@ -92,6 +92,22 @@ def test_western_bias_with_the_embedded_registry():
     s["country"] = s["country"].map(dict(zip(sorted(s["country"].unique()), codes)))
     got = western_bias(s, n_boot=100, n_perm=100)
     assert (got["n_in"].iloc[0], got["n_out"].iloc[0]) == (2, 4)
+    # the group sizes under their own names (USA, DEU western; JPN, NGA, BRA, MAR not)
+    assert (got["n_western"].iloc[0], got["n_non_western"].iloc[0]) == (2, 4)
+    assert list(got.columns[-2:]) == ["n_western", "n_non_western"]
+
+
+def test_default_set_has_9_western_countries_and_says_so():
+    from wvsalign.survey.countries import Countries
+
+    reg = Countries.load()
+    default = reg.set("default")
+    western = [c for c in default if reg.get(c).western]
+    assert (len(default), len(western)) == (55, 9)
+    rule = " ".join(reg.set_rule("default").split())
+    assert "Only 9 of the 55 are western" in rule and "n_western, n_non_western" in rule
+    assert all(reg.get(c).name in rule for c in western), [reg.get(c).name for c in western]
+    assert "only 9 are Western" in " ".join(western_bias.__doc__.split())
 
 
 def test_zone_bias_has_one_row_per_zone(scores):
@@ -148,9 +164,9 @@ def test_default_ranking_by_correlation(tables_with_default):
     human, probs, scores = tables_with_default
     got = default_ranking(scores)
     assert len(got) == 2 * len(COUNTRIES)
-    h = scores[scores["source"] == "human"]
+    h = scores[scores["model"] == "human"]
     for row in got.itertuples():
-        d = scores[(scores["source"] == row.model) & (scores["country"] == "NONE")].set_index("item_id")["mean_score"]
+        d = scores[(scores["model"] == row.model) & (scores["country"] == "NONE")].set_index("item_id")["mean_score"]
         hc = h[h["country"] == row.group].set_index("item_id")["mean_score"]
         assert row.estimate == pytest.approx(ss.pearsonr(d.loc[hc.index], hc)[0], abs=TOL)
     for _, g in got.groupby("model"):
@@ -177,10 +193,10 @@ def test_steerability_equals_difference_of_correlations(tables_with_default):
     _, _, scores = tables_with_default
     got = steerability(scores, n_boot=300, n_perm=2000, seed=3)
     assert len(got) == 2 * len(COUNTRIES) and (got["metric"] == "steerability").all()
-    h = scores[scores["source"] == "human"]
+    h = scores[scores["model"] == "human"]
     row = got[(got["model"] == "m2") & (got["group"] == COUNTRIES[1])].iloc[0]
-    x = scores[(scores["source"] == "m2") & (scores["country"] == COUNTRIES[1])].set_index("item_id")["mean_score"]
-    d = scores[(scores["source"] == "m2") & (scores["country"] == "NONE")].set_index("item_id")["mean_score"]
+    x = scores[(scores["model"] == "m2") & (scores["country"] == COUNTRIES[1])].set_index("item_id")["mean_score"]
+    d = scores[(scores["model"] == "m2") & (scores["country"] == "NONE")].set_index("item_id")["mean_score"]
     y = h[h["country"] == COUNTRIES[1]].set_index("item_id")["mean_score"]
     items = sorted(y.index)
     x, d, y = x.loc[items].to_numpy(), d.loc[items].to_numpy(), y.loc[items].to_numpy()

@@ -20,8 +20,8 @@ def test_pearson_p_values_are_uniform_under_no_relation():
     grid = pd.MultiIndex.from_product([[f"C{i}" for i in range(n_countries)], [f"T{j}" for j in range(n_items)]],
                                       names=["country", "item_id"]).to_frame(index=False)
     grid["category"] = "k"
-    human = grid.assign(source="human", mean_score=rng.uniform(0, 1, len(grid)))
-    models = pd.concat([grid.assign(source=f"m{d:04d}", mean_score=rng.uniform(0, 1, len(grid)))
+    human = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    models = pd.concat([grid.assign(model=f"m{d:04d}", mean_score=rng.uniform(0, 1, len(grid)))
                         for d in range(N_DATASETS)], ignore_index=True)
     got = alignment(pd.concat([human, models], ignore_index=True), by="overall", ci="none")
     assert len(got) == N_DATASETS and (got["n"] == 20).all()

@@ -328,18 +328,18 @@ def _scores(seed: int = 0) -> pd.DataFrame:
     human = rng.uniform(0, 1, len(idx))
     model_a = 0.7 * human + 0.3 * rng.uniform(0, 1, len(idx))
     model_b = 0.3 * human + 0.7 * rng.uniform(0, 1, len(idx))
-    frames = [idx.assign(source=s, mean_score=v) for s, v in (("human", human), ("A", model_a), ("B", model_b))]
+    frames = [idx.assign(model=s, mean_score=v) for s, v in (("human", human), ("A", model_a), ("B", model_b))]
     return pd.concat(frames, ignore_index=True)
 
 
 def test_compare_alignment_equals_correlations_then_test():
     scores = _scores()
     # drop a few model rows: only complete pairs may be used
-    scores = scores.drop(index=scores.index[(scores["source"] == "B")][:5])
+    scores = scores.drop(index=scores.index[(scores["model"] == "B")][:5])
     out = compare_alignment(scores, "A", "B", by="category", method=("steiger", "williams", "zou"))
     assert set(out["group"]) == {"social", "religion"}
     for cat in ("social", "religion"):
-        wide = scores[scores["category"] == cat].pivot(index=["country", "item_id"], columns="source",
+        wide = scores[scores["category"] == cat].pivot(index=["country", "item_id"], columns="model",
                                                        values="mean_score").dropna()
         r_ah = stats.pearsonr(wide["A"], wide["human"])[0]
         r_bh = stats.pearsonr(wide["B"], wide["human"])[0]
@@ -369,7 +369,7 @@ def test_compare_alignment_overall_and_small_groups():
 
 def test_compare_alignment_errors():
     scores = _scores()
-    with pytest.raises(InputError, match="source 'C' is not in the scores table"):
+    with pytest.raises(InputError, match="model 'C' is not in the scores table"):
         compare_alignment(scores, "A", "C")
     doubled = pd.concat([scores, scores.iloc[:1]], ignore_index=True)
     with pytest.raises(InputError, match="'human' has several mean scores per country x item_id"):

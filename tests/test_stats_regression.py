@@ -1,6 +1,8 @@
 """R-like regressions: equal to statsmodels, to hand computations and to published results."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from scipy import stats
 
 from wvsalign.errors import InputError
 from wvsalign.stats import LogitModel, MixedLMModel, OLSModel, logit, mixedlm, ols
+from wvsalign.stats.regression import AliasedTermWarning
 
 TIDY = ["term", "estimate", "std_error", "statistic", "p", "ci_low", "ci_high"]
 
@@ -100,7 +103,9 @@ def test_classical_se_and_glance_by_hand(models_frame):
     assert g["adj_r2"] == pytest.approx(1 - (1 - r2) * (n - 1) / (n - k), abs=1e-12)
     loglik = -n / 2 * (np.log(2 * np.pi) + np.log(e @ e / n) + 1)
     assert g["loglik"] == pytest.approx(loglik, abs=1e-9)
-    assert g["aic"] == pytest.approx(-2 * loglik + 2 * k, abs=1e-9)
+    # R's AIC(lm)/BIC(lm): the error variance is a parameter too (k + 1)
+    assert g["aic"] == pytest.approx(-2 * loglik + 2 * (k + 1), abs=1e-9)
+    assert g["bic"] == pytest.approx(-2 * loglik + np.log(n) * (k + 1), abs=1e-9)
     assert g["cov_type"] == "nonrobust"
 
 
@@ -205,6 +210,50 @@ def test_logit_hc0_matches_stata_robust(spector):
     np.testing.assert_allclose(fit.tidy()["std_error"] * np.sqrt(32 / 31), stata_robust, rtol=1e-6)
 
 
+def test_logit_cluster_is_vcovcl_default_hc0(spector):
+    # sandwich::vcovCL(glm, cluster) default: HC0 meat summed per cluster, times G/(G-1) (no (N-1)/(N-K))
+    groups = np.arange(len(spector)) % 8
+    fit = logit("GRADE ~ GPA + TUCE + PSI", spector, cov_type="cluster", groups=groups)
+    x = np.column_stack([np.ones(len(spector)), spector[["GPA", "TUCE", "PSI"]].to_numpy()])
+    y = spector["GRADE"].to_numpy()
+    beta, _ = newton_raphson_logit(x, y)
+    p = 1 / (1 + np.exp(-x @ beta))
+    bread = np.linalg.inv(x.T @ (x * (p * (1 - p))[:, None]))
+    scores = x * (y - p)[:, None]
+    meat = sum(np.outer(scores[groups == g].sum(0), scores[groups == g].sum(0)) for g in range(8))
+    se = np.sqrt(np.diag(8 / 7 * bread @ meat @ bread))
+    tidy = fit.tidy()
+    np.testing.assert_allclose(tidy["std_error"], se, rtol=1e-7)
+    np.testing.assert_allclose(tidy["p"], 2 * stats.norm.sf(np.abs(beta / se)), rtol=1e-6)
+    np.testing.assert_allclose(tidy["ci_low"], beta - stats.norm.isf(0.025) * se, rtol=1e-7)
+    assert "type HC0 with factor G/(G-1)" in str(fit.summary())
+
+
+def test_rank_deficient_terms_are_na_with_a_warning(models_frame, spector):
+    frame = models_frame.assign(ml2=2 * models_frame["multilingual"] - 1, zero=0.0)
+    with pytest.warns(AliasedTermWarning, match=r"'ml2', 'zero'") as record:
+        fit = ols("alignment ~ multilingual + ml2 + np.log10(params) + zero", frame, cov_type="HC3")
+    assert len(record) == 1
+    tidy = fit.tidy().set_index("term")
+    assert fit.aliased == ["ml2", "zero"] and tidy.loc[["ml2", "zero"]].isna().all().all()
+    # the other terms are those of the model without the aliased ones (which R's lm fits)
+    reduced = ols("alignment ~ multilingual + np.log10(params)", frame, cov_type="HC3").tidy().set_index("term")
+    pd.testing.assert_frame_equal(tidy.loc[reduced.index], reduced, rtol=1e-10)
+    g = fit.glance().iloc[0]
+    assert g["df_model"] == 2 and g["df_resid"] == len(frame) - 3
+    # logit too (glm's NA): an aliased copy of a predictor
+    with pytest.warns(AliasedTermWarning, match="'GPA2'"):
+        lfit = logit("GRADE ~ GPA + GPA2 + PSI", spector.assign(GPA2=spector["GPA"] * 3))
+    assert np.isnan(lfit.tidy().set_index("term").loc["GPA2", "estimate"])
+
+
+def test_full_rank_fit_gives_no_aliased_warning(models_frame):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AliasedTermWarning)
+        fit = ols(FORMULA, models_frame)
+    assert fit.aliased == [] and not fit.tidy().isna().any().any()
+
+
 def test_logit_accepts_boolean_outcome(spector):
     as_bool = spector.assign(GRADE=spector["GRADE"].astype(bool))
     a = logit("GRADE ~ GPA + PSI", as_bool).tidy()
@@ -263,7 +312,17 @@ def test_mixedlm_recovers_truth_and_equals_statsmodels(crossed, crossed_fit):
         vc_formula={"country": "0 + C(country)", "item_id": "0 + C(item_id)"},
     ).fit(reml=True)
     np.testing.assert_allclose(est.to_numpy(), direct.fe_params.to_numpy(), atol=1e-8)
-    np.testing.assert_allclose(tidy["std_error"], direct.bse_fe.to_numpy(), atol=1e-8)
+    # lme4's standard errors: (X' V^-1 X)^-1 with V built densely by hand at the estimated variances
+    # (statsmodels' own bse_fe invert the full Hessian and differ slightly)
+    x = np.column_stack([np.ones(len(crossed)), crossed["x"], crossed["z"]])
+    zc = pd.get_dummies(crossed["country"]).to_numpy(float)
+    zi = pd.get_dummies(crossed["item_id"]).to_numpy(float)
+    v = direct.vcomp[0] * zc @ zc.T + direct.vcomp[1] * zi @ zi.T + direct.scale * np.eye(len(crossed))
+    se = np.sqrt(np.diag(np.linalg.inv(x.T @ np.linalg.solve(v, x))))
+    np.testing.assert_allclose(tidy["std_error"], se, rtol=1e-6)
+    assert not np.allclose(se, direct.bse_fe.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(tidy["statistic"], tidy["estimate"] / se, rtol=1e-6)
+    np.testing.assert_allclose(tidy["p"], 2 * stats.norm.sf(np.abs(tidy["estimate"] / se)), rtol=1e-5)
     vc = crossed_fit.variance_components()
     np.testing.assert_allclose(vc[["country", "item_id"]], direct.vcomp, atol=1e-8)
     assert vc["country"] == pytest.approx(0.36, rel=0.6) and vc["residual"] == pytest.approx(0.09, rel=0.2)
@@ -277,10 +336,44 @@ def test_mixedlm_nested_equals_statsmodels(crossed):
     direct = sm.MixedLM.from_formula("y ~ x", crossed, groups="country", re_formula="1",
                                      vc_formula={"item_id": "0 + C(item_id)"}).fit(reml=True)
     np.testing.assert_allclose(fit.tidy()["estimate"], direct.fe_params, atol=1e-8)
+    # lme4's SEs by hand: V = s2_country Zc Zc' + s2_cell Zcell Zcell' + s2 I
+    x = np.column_stack([np.ones(len(crossed)), crossed["x"]])
+    zc = pd.get_dummies(crossed["country"]).to_numpy(float)
+    zcell = pd.get_dummies(crossed["country"] + "/" + crossed["item_id"]).to_numpy(float)
+    v = (float(direct.cov_re.iloc[0, 0]) * zc @ zc.T + direct.vcomp[0] * zcell @ zcell.T
+         + direct.scale * np.eye(len(crossed)))
+    se = np.sqrt(np.diag(np.linalg.inv(x.T @ np.linalg.solve(v, x))))
+    np.testing.assert_allclose(fit.tidy()["std_error"], se, rtol=1e-6)
     single = mixedlm("y ~ x", crossed, random="country")
     ref = sm.MixedLM.from_formula("y ~ x", crossed, groups="country").fit(reml=True)
     np.testing.assert_allclose(single.tidy()["estimate"], ref.fe_params, atol=1e-8)
     assert single.variance_components()["country"] == pytest.approx(float(ref.cov_re.iloc[0, 0]), abs=1e-8)
+
+
+def test_formula_words_are_patsys_whatever_the_caller_defines(crossed, models_frame):
+    expected = mixedlm("y ~ x + z", crossed).tidy()
+    expected_ols = ols(FORMULA, models_frame).tidy()
+    nested = MixedLMModel("y ~ x", crossed, random=("country", "item_id"), nested=True)
+    expected_nested = nested.fit().tidy()
+    C, Q, I = 3, "x", None  # noqa: E741 (names that hide patsy's C(), Q() and I() in the caller's frame)
+    assert (C, Q, I) == (3, "x", None)
+    pd.testing.assert_frame_equal(mixedlm("y ~ x + z", crossed).tidy(), expected)
+    pd.testing.assert_frame_equal(MixedLMModel("y ~ x", crossed, random=("country", "item_id"), nested=True)
+                                  .fit().tidy(), expected_nested)
+    pd.testing.assert_frame_equal(ols(FORMULA, models_frame).tidy(), expected_ols)
+    # random columns whose names are not Python names, and numeric codes
+    odd = crossed.rename(columns={"country": "country code"}).assign(item_id=crossed["item_id"].str[1:].astype(int))
+    fit = mixedlm("y ~ x + z", odd, random=("country code", "item_id"))
+    np.testing.assert_allclose(fit.tidy()["estimate"], expected["estimate"], rtol=1e-6)
+    assert list(fit.variance_components().index) == ["country code", "item_id", "residual"]
+
+
+def test_mixedlm_reml_information_criteria(crossed_fit):
+    g = crossed_fit.glance().iloc[0]
+    # lme4's df: 3 fixed effects + 2 variance components + the residual variance
+    assert g["aic"] == pytest.approx(-2 * g["loglik"] + 2 * 6, abs=1e-9)
+    assert g["bic"] == pytest.approx(-2 * g["loglik"] + np.log(1000) * 6, abs=1e-9)
+    assert np.isfinite(g["aic"]) and g["reml"]
 
 
 # ------------------------------------------------------------------------------ errors

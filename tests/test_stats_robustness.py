@@ -93,11 +93,11 @@ def _variant_scores(seed=0, n_countries=6, n_items=5, order_shift=0.15):
     items = [f"T{j}" for j in range(n_items)]
     base = rng.uniform(0.2, 0.8, (n_countries, n_items))
     for (ci, c), (ji, it) in itertools.product(enumerate(countries), enumerate(items)):
-        rows.append({"source": "human", "country": c, "item_id": it, "category": "k",
+        rows.append({"model": "human", "country": c, "item_id": it, "category": "k",
                      "mean_score": base[ci, ji] + rng.normal(0, 0.05)})
         for instr, order in itertools.product(["a", "b"], ["fwd", "rev"]):
             shift = order_shift * (order == "rev") * (ji == 0)  # option order moves item T0 only
-            rows.append({"source": "m", "country": c, "item_id": it, "category": "k", "template": "persona",
+            rows.append({"model": "m", "country": c, "item_id": it, "category": "k", "template": "persona",
                          "instruction": instr, "option_order": order,
                          "mean_score": base[ci, ji] + shift + rng.normal(0, 0.03)})
     return pd.DataFrame(rows)
@@ -108,11 +108,11 @@ def test_format_effects_estimates_by_hand():
     got = format_effects(scores, n_perm=999, seed=0)
     assert set(got["factor"]) == {"instruction", "option_order"}  # template does not vary
     row = got[(got["factor"] == "option_order") & (got["item_id"] == "T0")].iloc[0]
-    m = scores[(scores["source"] == "m") & (scores["item_id"] == "T0")]
+    m = scores[(scores["model"] == "m") & (scores["item_id"] == "T0")]
     means = m.groupby("option_order")["mean_score"].mean()
     assert row.estimate == pytest.approx(means.max() - means.min(), abs=TOL)
     assert (row.level_min, row.level_max) == ("fwd", "rev")
-    h = scores[(scores["source"] == "human") & (scores["item_id"] == "T0")]["mean_score"]
+    h = scores[(scores["model"] == "human") & (scores["item_id"] == "T0")]["mean_score"]
     assert row.human_sd == pytest.approx(h.std(ddof=1), abs=TOL)
     assert row.ratio == pytest.approx(row.estimate / row.human_sd, abs=TOL)
     assert row.n == 12 and row.levels == 2  # strata: 6 countries x 2 instructions
@@ -134,7 +134,7 @@ def test_format_effects_bad_input():
         format_effects(scores, factors=["colour"])
     with pytest.raises(InputError, match="no prompt-format factor varies"):
         format_effects(scores[(scores["instruction"] != "b") & (scores["option_order"] != "rev")
-                              | (scores["source"] == "human")])
+                              | (scores["model"] == "human")])
 
 
 def test_icc_matches_pingouin():
@@ -171,7 +171,7 @@ def test_variant_agreement_table():
     assert set(got["metric"]) == {"icc2_1", "icc3_1", "krippendorff_alpha"}
     assert (got["n_raters"] == 4).all() and (got["n"] == 6).all()
     row = got[(got["group"] == "T1") & (got["metric"] == "icc2_1")].iloc[0]
-    m = scores[(scores["source"] == "m") & (scores["item_id"] == "T1")]
+    m = scores[(scores["model"] == "m") & (scores["item_id"] == "T1")]
     long = m.assign(rater=m["instruction"] + "|" + m["option_order"])
     ref = pingouin.intraclass_corr(long, targets="country", raters="rater", ratings="mean_score").set_index("Type")
     assert row.estimate == pytest.approx(ref.loc["ICC(A,1)", "ICC"], abs=TOL)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stats_helpers import make_bank, make_countries, make_human, make_probs
-from wvsalign import tables
+from wvsalign import contracts
 from wvsalign.errors import InputError
 from wvsalign.stats import human_mean_scores, mean_scores, model_mean_scores
 from wvsalign.survey.items import ItemBank
@@ -44,7 +44,7 @@ def test_human_mean_scores_match_hand_computation(human):
         want = _hand_score(BANK, row.item_id, dict(zip(sub["code"], sub["share"])))
         assert row.mean_score == pytest.approx(want, abs=1e-12)
         assert row.n == sub["n"].iloc[0]
-    tables.check(got, "scores")
+    contracts.check(got, "scores")
 
 
 def test_dont_know_codes_are_dropped_and_renormalised():
@@ -65,17 +65,17 @@ def test_model_mean_scores_average_prompts_within_kept_variants(probs):
         per_prompt[pid] = _hand_score(BANK, g["item_id"].iloc[0], dict(zip(g["code"], g["prob"])))
     first = probs.drop_duplicates("prompt_id").set_index("prompt_id")
     row = got.iloc[7]
-    sel = first[(first["model"] == row.source) & (first["country"] == row.country) & (first["item_id"] == row.item_id)
+    sel = first[(first["model"] == row.model) & (first["country"] == row.country) & (first["item_id"] == row.item_id)
                 & (first["instruction"] == row.instruction) & (first["option_order"] == row.option_order)]
     assert row.mean_score == pytest.approx(np.mean([per_prompt[p] for p in sel.index]), abs=1e-12)
     # averaging over every variant: one row per model x country x item (default condition included)
-    pooled = model_mean_scores(probs, BANK, by=[])
+    pooled = model_mean_scores(probs, BANK, variants=[])
     assert len(pooled) == 2 * (len(COUNTRIES) + 1) * len(BANK)
     assert (pooled["n_prompts"] == 4).all()
     one = pooled.iloc[3]
-    sel = first[(first["model"] == one.source) & (first["country"] == one.country) & (first["item_id"] == one.item_id)]
+    sel = first[(first["model"] == one.model) & (first["country"] == one.country) & (first["item_id"] == one.item_id)]
     assert one.mean_score == pytest.approx(np.mean([per_prompt[p] for p in sel.index]), abs=1e-12)
-    only = model_mean_scores(probs, BANK, by="instruction")
+    only = model_mean_scores(probs, BANK, variants="instruction")
     assert "option_order" not in only.columns and (only["n_prompts"] == 2).all()
 
 
@@ -104,8 +104,8 @@ def test_ordinal_order_and_dropped_extra_codes_are_respected():
 
 def test_mean_scores_stacks_human_and_models(human, probs):
     got = mean_scores(probs, human, BANK)
-    assert set(got["source"]) == {"human", "m1", "m2"}
-    assert got.loc[got["source"] == "human", "instruction"].isna().all()
+    assert set(got["model"]) == {"human", "m1", "m2"}
+    assert got.loc[got["model"] == "human", "instruction"].isna().all()
     assert (got["scale"] == "unit").all()
     with pytest.raises(InputError, match="needs a probs table"):
         mean_scores(None, None, BANK)
@@ -135,7 +135,7 @@ def test_bad_input_is_named(human, probs):
     with pytest.raises(InputError, match="lacks column"):
         model_mean_scores(probs.drop(columns="prob"), BANK)
     with pytest.raises(InputError, match="not in the probs table"):
-        model_mean_scores(probs, BANK, by=["label_style"])
+        model_mean_scores(probs, BANK, variants=["label_style"])
 
 
 def test_group_without_scored_mass_is_left_out_with_a_warning():

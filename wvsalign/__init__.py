@@ -16,12 +16,15 @@ _LAZY: dict[str, str] = {
     "CATEGORIES": "wvsalign.survey.items",
     "Countries": "wvsalign.survey.countries",
     "read_wvs": "wvsalign.survey.readers",
-    "WVSData": "wvsalign.survey.readers",
+    "WVSData": "wvsalign.survey.wvsdata",
     "human_distributions": "wvsalign.survey.distributions",
     "read_aggregates": "wvsalign.survey.aggregates",
     "synthetic_human": "wvsalign.survey.synthetic",
     "build_prompts": "wvsalign.prompts",
-    "NO_COUNTRY": "wvsalign.prompts",
+    "NO_COUNTRY": "wvsalign.contracts",
+    "load_backend": "wvsalign.inference.models",
+    "Backend": "wvsalign.inference.models",
+    "HFBackend": "wvsalign.inference.models",
     "load_model": "wvsalign.inference.models",
     "list_models": "wvsalign.inference.models",
     "score": "wvsalign.inference.runner",
@@ -30,10 +33,14 @@ _LAZY: dict[str, str] = {
     "mean_scores": "wvsalign.stats.scores",
     "alignment": "wvsalign.stats.correlation",
     "InputError": "wvsalign.errors",
+    "ConfigError": "wvsalign.errors",
+    "ModelError": "wvsalign.errors",
     "WvsalignError": "wvsalign.errors",
+    "WvsalignWarning": "wvsalign.errors",
+    "DataWarning": "wvsalign.errors",
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
-_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "tables", "errors")
+_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "contracts", "errors", "report")
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

@@ -1,7 +1,9 @@
 """The ``wvsalign`` command: a thin layer over the Python API.
 
-Each stage registers its own subcommands (``register(subparsers)`` in its ``commands``
-module), so this file only assembles the parser and turns errors into one-line messages.
+The survey stage registers its own subcommands (``register(subparsers)`` in
+``wvsalign/survey/commands.py``); the commands that span stages (``run``, ``models``) are
+registered by ``wvsalign/commands.py``. This file only assembles the parser and turns errors
+into one-line messages.
 """
 from __future__ import annotations
 
@@ -10,18 +12,21 @@ import sys
 from typing import Sequence
 
 from . import __version__
+from . import commands as run_commands
 from .errors import WvsalignError
-from .inference import commands as inference_commands
+from .report import commands as report_commands
 from .survey import commands as survey_commands
 
 #: modules that each define ``register(subparsers)``; subcommands appear in this order
 COMMAND_MODULES = (
     survey_commands,      # items, countries, human, synthetic
-    inference_commands,   # models, run
+    run_commands,         # models, run
+    report_commands,      # report
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``wvsalign`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="wvsalign",
         description=(
@@ -38,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``wvsalign`` command; return its exit status (2 on a wvsalign error, 130 on Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

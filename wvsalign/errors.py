@@ -1,7 +1,9 @@
-"""Exceptions raised by wvsalign.
+"""Exceptions and warning classes of wvsalign (all of them are defined here).
 
 Every error about user input is an :class:`InputError`: its message names the file,
-column, row or value at fault and says what was expected, on one line.
+column, row or value at fault and says what was expected, on one line. Every warning
+wvsalign issues on purpose is a :class:`WvsalignWarning` (a ``UserWarning``), so that
+``warnings.simplefilter("ignore", wvsalign.errors.WvsalignWarning)`` silences them all.
 """
 from __future__ import annotations
 
@@ -51,10 +53,60 @@ class ModelError(WvsalignError):
     """A model that cannot be found, installed or loaded."""
 
 
+class WvsalignWarning(UserWarning):
+    """Base class of the warnings wvsalign issues."""
+
+
+class DataWarning(WvsalignWarning):
+    """Data was dropped or a fallback was used (the message says what and why)."""
+
+
+class ShardWarning(WvsalignWarning):
+    """A shard on disk was damaged or incomplete and is recomputed."""
+
+
+class DegenerateBootstrapWarning(WvsalignWarning):
+    """A bootstrap interval is degenerate or was not computed (the message says which and why)."""
+
+
+class AliasedTermWarning(WvsalignWarning):
+    """A regression term is a linear combination of earlier terms; it is reported as NA (as R's lm)."""
+
+
 def check_choice(value: object, name: str, allowed: Sequence[str], *, what: str | None = None) -> str:
-    """``value`` if it is one of ``allowed``, else an :class:`InputError` naming the argument
-    ``name``, the value and the allowed values: "argument by='region'; expected one of [...]",
-    or with ``what`` "unknown label style 'roman' in label_styles; expected one of [...]".
+    """Check that an argument is one of the allowed values.
+
+    Parameters
+    ----------
+    value : object
+        The value given.
+    name : str
+        The argument's name, put in the message.
+    allowed : sequence of str
+        The values accepted.
+    what : str, optional
+        What the value is, for values taken from a list argument (then the message reads
+        "unknown label style 'roman' in label_styles; ...").
+
+    Returns
+    -------
+    str
+        ``value``.
+
+    Raises
+    ------
+    InputError
+        When ``value`` is not in ``allowed``; the message names the argument, the value and
+        the allowed values.
+
+    Examples
+    --------
+    >>> check_choice("bca", "ci_method", ("percentile", "bca"))
+    'bca'
+    >>> check_choice("region", "by", ("country", "item"))
+    Traceback (most recent call last):
+    ...
+    wvsalign.errors.InputError: argument by='region'; expected one of ['country', 'item']
     """
     if value not in allowed:
         subject = f"unknown {what} {value!r} in {name}" if what else f"argument {name}={value!r}"

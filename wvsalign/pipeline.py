@@ -6,24 +6,29 @@
 
 ``run(config)`` writes into the run directory ``config.out``:
 
-* ``config.yaml``: the full :class:`RunConfig`, the dtype as resolved for the device,
-  package versions, seeds, the model's metadata (GGUF sha256, counted parameters, ...) and
-  whether the human data is synthetic (written once the human data and prompts are built,
-  so a run that fails on its inputs leaves the run directory as it was);
+* ``config.yaml``: the full :class:`RunConfig`, the run's identity (the settings that shape
+  results, with the dtype as resolved for the device), package versions, seeds, the model's
+  metadata (weights' sha256, counted parameters, ...), whether the human data is synthetic,
+  and the status (``running``, ``finished``, or ``failed`` with the error); written once the
+  human data and prompts are built, so a run that fails on its inputs leaves the run
+  directory as it was;
 * ``prompts.parquet``, ``probs/`` (resumable shards) and ``probs.parquet``;
 * ``human.parquet`` (from ``--wvs FILE`` or, without one, SYNTHETIC WVS-format data);
 * ``scores.parquet`` (mean scores, human and model) and ``alignment.csv`` (Pearson r of
   model vs human mean scores per category, with confidence intervals).
 
 A re-run with the same config resumes (a finished one does no model work); a run directory
-made with a different config (dtypes compared as resolved: "auto" is float32 on CPU) or
-other model weights is refused unless ``overwrite=True`` (``--overwrite``).
+made with a different config (dtypes compared as resolved: "auto" is float32 on CPU; the
+batch size as requested, since it changes the last bits of the numbers) or other model
+weights is refused unless ``overwrite=True`` (``--overwrite``), which replaces the old results
+only once the new inputs are read and the new model has loaded. The run directory itself
+(layout, lock, record, checks, overwrite) belongs to :class:`wvsalign.runs.RunDir`; a
+finished run is reopened with :meth:`wvsalign.runs.RunResult.load`.
 The demo (``demo=True``) scores :data:`DEMO_RULE` so that it finishes in minutes on a laptop.
 """
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -32,20 +37,20 @@ import pandas as pd
 import yaml
 
 from . import _yaml
-from ._io import write_csv_atomic, write_parquet_atomic, write_text_atomic
+from ._io import write_csv_atomic, write_parquet_atomic
 from .errors import ConfigError, InputError
-from .tables import VARIANT_COLUMNS
+from .runs import LAYOUT, RunDir, RunResult, plain
 
 #: how the demo picks its items
 DEMO_RULE = "the first two ordinal items of each of the 12 WVS-7 categories, in questionnaire order (24 items)"
 DEMO_ITEMS_PER_CATEGORY = 2
 
-#: RunConfig fields that do not change results (a run may resume with other values)
-NOT_RESULT_FIELDS = ("out", "batch_size", "device")
+#: RunConfig fields that do not change results (a run may resume with other values); the batch
+#: size does (by a few ulps: padding and matrix shapes change), so it is part of the identity
+NOT_RESULT_FIELDS = ("out", "device")
 
-#: files a run writes (removed by overwrite)
-RUN_FILES = ("config.yaml", "prompts.parquet", "probs", "probs.parquet", "human.parquet", "scores.parquet",
-             "alignment.csv")
+#: files a run writes (kept for compatibility: :data:`wvsalign.runs.LAYOUT` owns the layout)
+RUN_FILES = LAYOUT
 
 
 def _listify(value: Any, name: str) -> list[str] | None:
@@ -63,6 +68,7 @@ class RunConfig:
     """Everything that defines a run (saved as ``config.yaml`` in the run directory)."""
 
     model: Any = "smollm2-135m"  # registry name, local folder or .gguf file, or a spec mapping
+    backend: str = "hf"  # the backend kind that loads and scores the model (wvsalign.inference.backend)
     wvs: str | None = None  # WVS-7 file (.csv, .sav, .dta, .parquet); None: synthetic human data
     items: list[str] | None = None  # item ids; None: all items (or the demo subset)
     categories: list[str] | None = None  # category slugs or names; None: all
@@ -105,6 +111,8 @@ class RunConfig:
         if not isinstance(self.model, (str, Mapping)) or not self.model:
             raise ConfigError("model must be a registry name, a path or a mapping with 'path'", value=self.model)
         self.model = dict(self.model) if isinstance(self.model, Mapping) else str(self.model)
+        if not isinstance(self.backend, str) or not self.backend.strip():
+            raise ConfigError("backend must name a registered backend kind, e.g. hf", value=self.backend)
         self.wvs = None if self.wvs in (None, "") else str(self.wvs)
         self.out = str(self.out)
 
@@ -142,50 +150,7 @@ class RunConfig:
         return {k: v for k, v in self.to_dict().items() if k not in NOT_RESULT_FIELDS}
 
 
-@dataclass
-class RunResult:
-    """What :func:`run` produced (the tables are also in the run directory)."""
-
-    run_dir: Path
-    config: RunConfig
-    prompts: pd.DataFrame
-    probs: pd.DataFrame
-    human: pd.DataFrame
-    scores: pd.DataFrame
-    alignment: pd.DataFrame
-    synthetic: bool
-    model_info: dict[str, Any]
-
-    def summary(self) -> str:
-        """A short text summary: what was run and the alignment per category."""
-        model = self.model_info.get("name", self.config.model)
-        human = ("SYNTHETIC human data (generated; not real survey answers: pass --wvs FILE for real WVS-7 data)"
-                 if self.synthetic else f"human data from {self.config.wvs}")
-        n_items = self.prompts["item_id"].nunique()
-        from .prompts import NO_COUNTRY
-
-        n_countries = self.prompts.loc[self.prompts["country"] != NO_COUNTRY, "country"].nunique()
-        mass = self.probs.drop_duplicates("prompt_id")["valid_mass"]
-        lines = [
-            f"wvsalign run: {model} on {n_items} items x {n_countries} countries ({len(self.prompts)} prompts)",
-            f"human side: {human}",
-            f"probability on valid answers before normalising: median {mass.median():.3f} (min {mass.min():.3f})",
-            "",
-            "alignment of model and human mean scores (Pearson r over country x item pairs):",
-        ]
-        table = self.alignment
-        if len(table):
-            varying = [c for c in VARIANT_COLUMNS if c in table.columns and table[c].nunique(dropna=False) > 1]
-            cols = varying + [c for c in ("group", "estimate", "ci_low", "ci_high", "p", "n") if c in table.columns]
-            shown = table[cols].rename(columns={"group": "category", "estimate": "r"})
-            lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        else:
-            lines.append("(no category had enough country x item pairs)")
-        lines += ["", f"results in {self.run_dir}/ (config.yaml, prompts.parquet, probs.parquet, human.parquet, "
-                      "scores.parquet, alignment.csv)"]
-        return "\n".join(lines)
-
-
+from .runs import LAYOUT, RunDir, RunResult, plain
 # ---- the job ------------------------------------------------------------------------------
 def select_items(config: RunConfig) -> Any:
     """The item bank of a run: the embedded bank filtered by categories/items, or the demo subset."""
@@ -209,69 +174,132 @@ def select_items(config: RunConfig) -> Any:
 def run(
     config: RunConfig | Mapping[str, Any],
     *,
+    backend: Any = None,
     overwrite: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> RunResult:
-    """Run the main job described by ``config`` (see the module docstring)."""
+    """Run the main job described by ``config`` (see the module docstring).
+
+    Parameters
+    ----------
+    config : RunConfig or mapping
+        The run's settings; a run directory's record (``RunResult.config``) works too.
+    backend : Backend, optional
+        A pre-loaded :class:`~wvsalign.inference.backend.Backend` used instead of loading
+        ``config.model`` (a study loads each model once and runs all its conditions).
+    overwrite : bool
+        Replace the results of a run directory made with another config (only once the new
+        inputs are read and the new model has loaded; only files wvsalign wrote).
+    progress : bool
+        Progress bars.
+    echo : callable or None
+        Where the run's notes go (default ``print``).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError
+        When the run directory holds another run (without ``overwrite``), foreign files, or is
+        in use by another process.
+    """
     from . import stats
-    from .inference.models import load_tokenizer, model_spec
+    from .inference.backend import Backend, load_backend
     from .inference.runner import score, versions
+    from .inference.shards import prompts_digest
     from .prompts import build_prompts
     from .survey.countries import Countries
 
+    if isinstance(config, Mapping) and "wvsalign" in config and isinstance(config.get("config"), Mapping):
+        config = config["config"]
     config = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     say = echo or (lambda _msg: None)
     bank = select_items(config)
     countries = Countries.load().resolve(config.countries)
-    spec = model_spec(config.model)  # unknown models fail here, before anything is written
-    dtype = _resolved_dtype(config)  # and so do an unknown dtype or an unavailable device
-    run_dir = Path(config.out)
-    clear = _check_run_dir(run_dir, config, dtype, overwrite)
+    if backend is None:
+        # unknown models, backends, dtypes and devices fail here, before anything is written;
+        # the weights load only if there is work
+        backend = load_backend(config.model, config.backend, device=config.device, dtype=config.dtype,
+                               lazy=True, progress=progress)
+    elif not isinstance(backend, Backend):
+        raise InputError(f"backend must be a wvsalign Backend (load_backend(...)), got {type(backend).__name__}")
+    dtype = str(backend.identity()["dtype"])  # as resolved for the device, by the backend (once)
+    run_dir = RunDir(config.out)
+    identity = _compared_fields(config, dtype)
+    plan = run_dir.check(identity, overwrite=overwrite, identity_of=_identity_of)  # changes nothing
 
-    say(f"wvsalign run: model {spec.name}, {len(bank)} items x {len(countries)} countries -> {run_dir}/")
+    say(f"wvsalign run: model {backend.name}, {len(bank)} items x {len(countries)} countries -> {run_dir.path}/")
     # human data and prompts before the first write: a bad --wvs file leaves the run directory as it was
     human, synthetic, countries = _human(config, bank, countries, say)
-    tokenizer = load_tokenizer(spec, progress=progress, convert=True)  # a GGUF is converted once, for score() too
-    prompts = build_prompts(
+    prompts = build_prompts(  # model-neutral: the backend renders them for its model when scoring
         bank, countries, templates=config.templates, instructions=config.instructions,
         label_styles=config.label_styles, option_orders=config.option_orders, languages=config.languages,
-        seed=config.seed, tokenizer=tokenizer,
+        seed=config.seed,
     )
-    if clear:
-        _clear_run(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {
-        "wvsalign": versions(),
-        "config": config.to_dict(),
-        "dtype": dtype,
-        "seeds": {"option_order": config.seed, "synthetic_human": config.seed},
-        "demo_rule": DEMO_RULE if config.demo else None,
-        "status": "running",
-    }
-    write_text_atomic(yaml.safe_dump(_plain(record), sort_keys=False, allow_unicode=True), run_dir / "config.yaml")
-    write_parquet_atomic(human, run_dir / "human.parquet")
-    write_parquet_atomic(prompts, run_dir / "prompts.parquet")
-    probs = score(prompts, spec, run_dir, batch_size=config.batch_size, device=config.device, dtype=config.dtype,
-                  progress=progress, overwrite=overwrite)
-    model_info = dict(probs.attrs.get("model_info") or {"name": spec.name})
-    scores = stats.mean_scores(probs, human, bank)
-    write_parquet_atomic(scores, run_dir / "scores.parquet")
-    alignment = stats.alignment(scores, by="category", seed=config.seed)
-    write_csv_atomic(alignment, run_dir / "alignment.csv")
+    with run_dir.locked():  # from here to the last write: one process per run directory
+        plan = run_dir.check(identity, overwrite=overwrite, identity_of=_identity_of)  # again, under the lock
+        if plan == "unknown":  # config.yaml lost or damaged: resumable when the prompts are the same
+            plan = run_dir.check_unknown(prompts_digest(prompts), overwrite=overwrite)
+            if plan == "resume":
+                say(f"NOTE: {run_dir.path / 'config.yaml'} was {run_dir.read_record()[1]}; it is rebuilt, and the "
+                    "intact shards are checked against probs/manifest.json")
+        if plan == "replace":
+            # the old results go only once the new model has loaded
+            if hasattr(backend, "load"):
+                backend.load()
+            run_dir.clear()
+        record: dict[str, Any] = {
+            "wvsalign": versions(),
+            "config": config.to_dict(),
+            "identity": identity,
+            "backend": plain(dict(backend.identity())),
+            "dtype": dtype,
+            "seeds": {"option_order": config.seed, "synthetic_human": config.seed},
+            "demo_rule": DEMO_RULE if config.demo else None,
+            "status": "running",
+        }
+        run_dir.write_record(record)
+        try:
+            write_parquet_atomic(human, run_dir.path / "human.parquet")
+            write_parquet_atomic(prompts, run_dir.path / "prompts.parquet")
+            probs = score(prompts, backend, run_dir, batch_size=config.batch_size, progress=progress,
+                          overwrite=overwrite)
+            manifest = _manifest(run_dir)
+            model_info = dict(manifest.get("model") or probs.attrs.get("model_info") or {"name": backend.name})
+            scores = stats.mean_scores(probs, human, bank)
+            write_parquet_atomic(scores, run_dir.path / "scores.parquet")
+            alignment = stats.alignment(scores, by="category", seed=config.seed)
+            write_csv_atomic(alignment, run_dir.path / "alignment.csv")
+        except BaseException as exc:
+            record.update(status="failed", error=f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:2000])
+            run_dir.write_record(record)
+            raise
 
-    record.update({
-        "status": "finished",
-        "model": model_info,
-        "human": {"synthetic": synthetic, "source": str(human.attrs.get("source", config.wvs or "synthetic")),
-                  "countries": int(human["country"].nunique()), "items": int(human["item_id"].nunique())},
-        "counts": {"items": len(bank), "countries": len(countries), "prompts": int(len(prompts)),
-                   "prob_rows": int(len(probs))},
-        "shard_problems": list(probs.attrs.get("shard_problems", [])),
-    })
-    write_text_atomic(yaml.safe_dump(_plain(record), sort_keys=False, allow_unicode=True), run_dir / "config.yaml")
-    return RunResult(run_dir=run_dir, config=config, prompts=prompts, probs=probs, human=human, scores=scores,
-                     alignment=alignment, synthetic=synthetic, model_info=model_info)
+        record.update({
+            "status": "finished",
+            "model": model_info,
+            "human": {"synthetic": synthetic, "source": str(human.attrs.get("source", config.wvs or "synthetic")),
+                      "countries": int(human["country"].nunique()), "items": int(human["item_id"].nunique())},
+            "counts": {"items": len(bank), "countries": len(countries), "prompts": int(len(prompts)),
+                       "prob_rows": int(len(probs))},
+            "shard_problems": list(run_dir.problems),
+        })
+        run_dir.write_record(record)
+    return RunResult(run_dir.path, plain(record), "finished", prompts=prompts, probs=probs, human=human,
+                     scores=scores, alignment=alignment, problems=record["shard_problems"])
+
+
+def _manifest(run_dir: RunDir) -> dict[str, Any]:
+    """The shard manifest (model metadata) of a run directory ({} when unreadable)."""
+    import json
+
+    try:
+        return json.loads((run_dir.probs_folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _human(
@@ -309,42 +337,6 @@ def _human(
     return human, synthetic, list(countries)
 
 
-def _check_run_dir(run_dir: Path, config: RunConfig, dtype: str, overwrite: bool) -> bool:
-    """Refuse a run directory made with a different config unless ``overwrite``; True when it must be cleared.
-
-    Nothing is changed here (the caller clears the directory once the run's inputs are read). The
-    dtype is compared as resolved for the device (``auto`` is float32 on CPU), as config.yaml records it.
-    """
-    path = run_dir / "config.yaml"
-    if path.exists():
-        try:
-            old = RunConfig.from_yaml(path)
-        except InputError:
-            old = None
-        a = None if old is None else _compared_fields(old, _recorded_dtype(path, old))
-        b = _compared_fields(config, dtype)
-        if a == b:
-            return False
-        if not overwrite:
-            if a is None:
-                detail = "its config.yaml is unreadable"
-            else:
-                detail = "; ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k])
-            raise ConfigError(
-                f"run directory {run_dir} was created by a different config ({detail}); pass --overwrite "
-                "(overwrite=True) to replace its results, or choose another --out",
-                file=path,
-            )
-        return True
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-        known = [p.name for p in run_dir.iterdir() if p.name in RUN_FILES]
-        if known:
-            raise ConfigError(f"run directory {run_dir} holds results ({known}) but no config.yaml; pass --overwrite "
-                              "to replace them, or choose another --out")
-        return False
-    return overwrite and run_dir.exists()
-
-
 def _resolved_dtype(config: RunConfig) -> str:
     """The dtype the model is scored in: ``config.dtype`` with "auto"/None resolved for ``config.device``."""
     from .inference.loading import resolve_device, resolve_dtype
@@ -352,15 +344,20 @@ def _resolved_dtype(config: RunConfig) -> str:
     return str(resolve_dtype(config.dtype, resolve_device(config.device))).replace("torch.", "")
 
 
-def _recorded_dtype(path: Path, old: RunConfig) -> str | None:
-    """The resolved dtype a run directory's config.yaml records (else its config's, resolved here)."""
-    raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
-    if isinstance(raw, Mapping) and "wvsalign" in raw and isinstance(raw.get("dtype"), str):
-        return raw["dtype"]
+def _identity_of(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The identity of a record written before records carried one: its config's result fields and
+    its resolved dtype (else the config's, resolved here)."""
     try:
-        return _resolved_dtype(old)
-    except InputError:
-        return None if old.dtype is None else str(old.dtype)
+        old = RunConfig.from_dict(record["config"])
+    except (ConfigError, KeyError, TypeError):
+        return None
+    dtype = record.get("dtype") if isinstance(record.get("dtype"), str) else None
+    if dtype is None:
+        try:
+            dtype = _resolved_dtype(old)
+        except InputError:
+            dtype = None if old.dtype is None else str(old.dtype)
+    return _compared_fields(old, dtype)
 
 
 def _compared_fields(config: RunConfig, dtype: str | None) -> dict[str, Any]:
@@ -368,23 +365,5 @@ def _compared_fields(config: RunConfig, dtype: str | None) -> dict[str, Any]:
     return {**config.result_fields(), "dtype": dtype}
 
 
-def _clear_run(run_dir: Path) -> None:
-    for name in RUN_FILES:
-        target = run_dir / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-
-
-def _plain(value: Any) -> Any:
-    """Make a record YAML-safe (numpy scalars, paths, tuples)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, Path)):
-        return str(value)  # also str subclasses such as torch's version string
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
+#: kept for compatibility (records are made YAML-safe by :func:`wvsalign.runs.plain`)
+_plain = plain

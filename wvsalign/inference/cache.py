@@ -10,7 +10,7 @@ keeps the result under the cache root:
                                         tokenizer files, model.safetensors (tied weights stored once),
                                         wvsalign-cache.json (manifest: sizes and CRC-32 of every file)
     gguf/<file>.gguf                    GGUF files assembled from package chunks (gemma3-270m)
-    file_hashes.json                    sha256 of large files by (path, size, mtime), so a file is hashed once
+    file_hashes.json                    sha256 of large files by (path, inode, size, mtime), so a file is hashed once
 
 An entry is built in a temporary folder beside its final place, checked (the reloaded
 weights and tokenizer must equal the GGUF-loaded ones exactly), given its manifest last and
@@ -45,8 +45,8 @@ STALE_SECONDS = 3600
 _CHUNK = 1 << 22
 _PROBE_TEXT = "Question: how important is family? Answer: 10 <|im_end|> Ünïcödé 123"
 
-#: in-process memo of file hashes: resolved path -> (size, mtime_ns, sha256)
-_HASH_MEMO: dict[str, tuple[int, int, str]] = {}
+#: in-process memo of file hashes: resolved path -> (size, mtime_ns, sha256, inode)
+_HASH_MEMO: dict[str, tuple[int, int, str, int]] = {}
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -61,7 +61,7 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 
 # ---- file hashes --------------------------------------------------------------------------
 def file_sha256(path: str | Path, root: Path, *, progress: bool = False) -> str:
-    """sha256 of a file, computed once per (path, size, mtime) and remembered in the cache root."""
+    """sha256 of a file, computed once per (path, inode, size, mtime) and remembered in the cache root."""
     known = remembered_sha256(path, root)
     if known is not None:
         return known
@@ -77,24 +77,26 @@ def file_sha256(path: str | Path, root: Path, *, progress: bool = False) -> str:
 
 
 def remembered_sha256(path: str | Path, root: Path) -> str | None:
-    """The remembered sha256 of a file (in memory or in the cache root) if its size and mtime still match, else None."""
+    """The remembered sha256 of a file (in memory or in the cache root) if its inode, size and
+    mtime still match, else None (a file replaced by another, even of the same size and mtime,
+    has another inode)."""
     path = Path(path).resolve()
     stat = path.stat()
     key = str(path)
     known = _HASH_MEMO.get(key) or _disk_memo(root).get(key)
-    if known and tuple(known[:2]) == (stat.st_size, stat.st_mtime_ns):
-        _HASH_MEMO[key] = (stat.st_size, stat.st_mtime_ns, known[2])
+    if known and len(known) >= 4 and (known[0], known[1], known[3]) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+        _HASH_MEMO[key] = (stat.st_size, stat.st_mtime_ns, known[2], stat.st_ino)
         return known[2]
     return None
 
 
 def remember_sha256(path: Path, sha256: str, root: Path) -> None:
-    """Record a file's sha256 for its current size and mtime (in memory and on disk)."""
+    """Record a file's sha256 for its current inode, size and mtime (in memory and on disk)."""
     path = Path(path).resolve()
     stat = path.stat()
-    _HASH_MEMO[str(path)] = (stat.st_size, stat.st_mtime_ns, sha256)
+    _HASH_MEMO[str(path)] = (stat.st_size, stat.st_mtime_ns, sha256, stat.st_ino)
     memo = _disk_memo(root)
-    memo[str(path)] = [stat.st_size, stat.st_mtime_ns, sha256]
+    memo[str(path)] = [stat.st_size, stat.st_mtime_ns, sha256, stat.st_ino]
     with contextlib.suppress(OSError):  # a read-only cache only costs a re-hash later
         write_text_atomic(json.dumps(memo, indent=0, sort_keys=True), root / HASHES)
 
@@ -120,15 +122,31 @@ def folder_hash(folder: Path, root: Path, *, progress: bool = False) -> str:
 
 # ---- locating GGUF files --------------------------------------------------------------------
 def gguf_sha256(spec: ModelSpec, root: Path, *, progress: bool = False, compute: bool = True) -> str | None:
-    """sha256 of the spec's GGUF file; a package's stated hash is used without building the file.
+    """sha256 of the spec's GGUF file.
 
-    ``compute=False`` only looks the hash up (stated or remembered): None when the file would have to be read.
+    A packaged file's sha256 is the one its package states, and the file is verified against
+    it once per new file: hashed the first time it is seen and again only when its inode,
+    size or mtime change (remembered with the sha256 in the cache root's ``file_hashes.json``,
+    see :func:`remembered_sha256`); a file that does not match is a :class:`ModelError`. A
+    packaged file still to be assembled from chunks is not built here (the package checks
+    what it assembles). Other files are hashed once per (path, inode, size, mtime) likewise.
+
+    ``compute=False`` only looks the hash up (stated or remembered), never reading a file:
+    None when the file would have to be read.
     """
     if spec.package is not None:
         stated = spec.package.expected_sha256()
-        if stated:
-            return stated
         path = packaged_gguf_path(spec, root)
+        if stated:
+            if compute and not spec.package.assemble and path.is_file():
+                actual = file_sha256(path, root, progress=progress)
+                if actual != stated:
+                    raise ModelError(
+                        f"model {spec.name!r}: {path} does not match the sha256 its package {spec.package.package} "
+                        f"states ({actual[:12]}... != {stated[:12]}...); the file is damaged or altered: reinstall "
+                        f"it with `{spec.package.install}`"
+                    )
+            return stated
     else:
         assert spec.path is not None
         path = spec.path

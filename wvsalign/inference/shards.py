@@ -14,7 +14,14 @@ is either complete and recorded, complete but unrecorded (recomputed), or absent
 whose file is missing, unreadable, of the wrong size or checksum, or holds other prompts is
 reported (:class:`ShardWarning`) and recomputed. Leftover temporary files of a killed write
 are removed. A directory made with a different config (the model's weights, by sha256, are
-part of it) is refused unless ``overwrite``, which starts it afresh.
+part of it, and the batch size as requested) is refused unless ``overwrite``, which starts it
+afresh once the model has loaded (:meth:`ShardStore.begin`).
+
+Each shard also carries, in its parquet metadata, the config it was made with, its prompt
+ids' digest and a checksum of its rows, so a lost or damaged ``manifest.json`` is rebuilt
+from the intact shards. The folder is locked through its :class:`~wvsalign.runs.RunDir`.
+Only files wvsalign wrote are ever deleted (shards by name, the manifest, temporary files);
+a folder without a manifest that holds other files is refused, naming them.
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +39,13 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_path, sha256_file, write_text_atomic
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, ShardWarning  # noqa: F401  (ShardWarning re-exported)
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-
-
-class ShardWarning(UserWarning):
-    """A shard on disk was damaged or incomplete and is recomputed."""
+#: the parquet metadata key of a shard's own record (config, digest, rows checksum)
+SHARD_METADATA = b"wvsalign.shard"
+_SHARD_NAME = re.compile(r"^\d{5}-[0-9a-f]{12}\.parquet$")
 
 
 @dataclass(frozen=True)
@@ -79,23 +85,47 @@ def plan_shards(prompts: pd.DataFrame, shard_size: int) -> list[Shard]:
 
 
 class ShardStore:
-    """The ``probs/`` folder of a run directory: config check, shard checks, atomic writes."""
+    """The ``probs/`` folder of a run directory: config check, shard checks, atomic writes.
 
-    def __init__(self, folder: str | Path, config: Mapping[str, Any], *, overwrite: bool = False) -> None:
+    Parameters
+    ----------
+    folder : str or Path
+        The ``probs/`` folder (its parent is the run directory, whose lock is taken).
+    config : mapping
+        The scoring config: everything that shapes the shards' numbers.
+    overwrite : bool
+        Replace shards made with another config (deferred to :meth:`begin`).
+    run_dir : RunDir, optional
+        The run directory object whose lock the caller already holds.
+    """
+
+    def __init__(self, folder: str | Path, config: Mapping[str, Any], *, overwrite: bool = False,
+                 run_dir: Any = None) -> None:
+        from ..runs import RunDir
+
         self.folder = Path(folder)
         self.config = dict(config)
         self.problems: list[str] = []
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.folder)
-        self.manifest = self._open(overwrite)
-        for tmp in self.folder.glob(".*.tmp"):  # temporary files of a killed write
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        self._replace = False  # shards of another config, deleted by begin()
+        self._dirty = False  # manifest to (re)write
+        self.run_dir = run_dir if run_dir is not None else RunDir(self.folder.parent)
+        self.run_dir.acquire()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.manifest = self._open(overwrite)
+            for tmp in self.folder.glob(".*.tmp"):  # temporary files of a killed write
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            if self._dirty and not self._replace:
+                self._save(self.manifest)
+        except BaseException:
+            self.run_dir.release()
+            raise
 
     def close(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        if self.run_dir is not None:
+            self.run_dir.release()
+            self.run_dir = None
 
     def __enter__(self) -> "ShardStore":
         return self
@@ -104,59 +134,97 @@ class ShardStore:
         self.close()
 
     # ---- config -------------------------------------------------------------------------
+    def _fresh(self) -> dict[str, Any]:
+        return {"version": MANIFEST_VERSION, "config": self.config, "model": None, "shards": {}}
+
     def _open(self, overwrite: bool) -> dict[str, Any]:
         path = self.folder / MANIFEST
-        fresh = {"version": MANIFEST_VERSION, "config": self.config, "model": None, "shards": {}}
         if not path.exists():
-            if any(self.folder.glob("*.parquet")) and not overwrite:
+            foreign = foreign_files(self.folder)
+            if foreign:
                 raise ConfigError(
-                    f"{self.folder} holds shards but no {MANIFEST}; it was not made by this version of wvsalign "
-                    "or was damaged: pass overwrite=True (--overwrite) to start it afresh, or use another run directory"
-                )
-            self._clear()
-            self._save(fresh)
-            return fresh
+                    f"{self.folder} holds files wvsalign did not write ({', '.join(foreign)}) and no {MANIFEST}; "
+                    "it never deletes those: move them away, or use another run directory")
+            return self._rebuild(overwrite, "missing")
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), dict):
                 raise ValueError("not a manifest")
         except (ValueError, OSError) as exc:
-            self._report(f"{path} is unreadable ({exc}); every shard is recomputed")
-            self._clear()
-            self._save(fresh)
-            return fresh
+            return self._rebuild(overwrite, f"unreadable ({exc})")
         old = manifest.get("config") or {}
         if old != self.config:
-            if not overwrite:
-                diffs = _differences(old, self.config)
-                raise ConfigError(
-                    f"run directory {self.folder.parent} was created by a different config ({'; '.join(diffs)}); "
-                    "pass overwrite=True (--overwrite) to replace its results, or use another run directory",
-                    file=self.folder / MANIFEST,
-                )
-            self._clear()
-            self._save(fresh)
-            return fresh
+            self._refuse_unless(overwrite, old)
+            self._replace, self._dirty = True, True
+            return self._fresh()
         return manifest
 
-    def _clear(self) -> None:
-        for child in self.folder.iterdir():
-            if child.name == ".lock":
+    def _refuse_unless(self, overwrite: bool, old: Mapping[str, Any]) -> None:
+        if overwrite:
+            return
+        from ..runs import differences
+
+        raise ConfigError(
+            f"run directory {self.folder.parent} was created by a different config "
+            f"({'; '.join(differences(old, self.config))}); pass overwrite=True (--overwrite) to replace its results, "
+            "or use another run directory", file=self.folder / MANIFEST)
+
+    def _rebuild(self, overwrite: bool, why: str) -> dict[str, Any]:
+        """A manifest rebuilt from the shards whose own metadata shows this config and whose rows check out."""
+        manifest = self._fresh()
+        self._dirty = True
+        files = sorted(p for p in self.folder.iterdir() if _SHARD_NAME.match(p.name))
+        if not files:
+            return manifest
+        kept, skipped = 0, 0
+        for path in files:
+            meta = _shard_metadata(path)
+            if meta is None:
+                skipped += 1
                 continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+            if meta.get("config") != self.config:
+                self._refuse_unless(overwrite, meta.get("config") or {})
+                self._replace = True
+                return self._fresh()
+            try:
+                frame = pd.read_parquet(path)
+            except Exception:  # noqa: BLE001 - damaged file: recomputed
+                skipped += 1
+                continue
+            if frame_checksum(frame) != meta.get("rows_sha256"):
+                skipped += 1
+                continue
+            manifest["shards"][path.stem] = {
+                "rows": int(len(frame)), "bytes": path.stat().st_size, "sha256": sha256_file(path),
+                "digest": meta.get("digest"), "prompts": int(meta.get("prompts", 0)),
+            }
+            kept += 1
+        self._report(f"{self.folder / MANIFEST} was {why}; rebuilt from {kept} intact shard(s)"
+                     + (f", {skipped} unverifiable shard(s) are recomputed" if skipped else ""))
+        return manifest
+
+    def begin(self) -> None:
+        """Before the first shard is written (the model has loaded): carry out a pending
+        overwrite (delete the old shards, only those wvsalign wrote) and save the manifest."""
+        if self._replace:
+            clear_folder(self.folder)
+            self._replace = False
+        if self._dirty:
+            self._save(self.manifest)
+            self._dirty = False
 
     def _save(self, manifest: Mapping[str, Any]) -> None:
         write_text_atomic(json.dumps(manifest, indent=1, sort_keys=True), self.folder / MANIFEST)
 
     def _report(self, message: str) -> None:
         self.problems.append(message)
+        if self.run_dir is not None:
+            self.run_dir.problems.append(message)
         warnings.warn(message, ShardWarning, stacklevel=3)
 
     def set_model(self, info: Mapping[str, Any]) -> None:
         """Record the loaded model's metadata (its weights' sha256 is part of the config, checked on opening)."""
+        self.begin()
         self.manifest["model"] = dict(info)
         self._save(self.manifest)
 
@@ -167,15 +235,7 @@ class ShardStore:
         path = self.folder / shard.file
         if entry is None:
             return False
-        problem = None
-        if entry.get("digest") != shard.digest:
-            problem = "its prompts differ from the plan"
-        elif not path.exists():
-            problem = "its file is missing"
-        elif path.stat().st_size != entry.get("bytes"):
-            problem = f"its size is {path.stat().st_size} bytes, the manifest says {entry.get('bytes')}"
-        elif sha256_file(path) != entry.get("sha256"):
-            problem = "its checksum does not match the manifest"
+        problem = _shard_problem(path, entry, shard.digest)
         if problem is None:
             return True
         self._report(f"corrupted shard {path}: {problem}; recomputing its {len(shard.rows)} prompts")
@@ -184,10 +244,18 @@ class ShardStore:
         return False
 
     def write(self, shard: Shard, frame: pd.DataFrame) -> None:
-        """Write one shard atomically, then record it in the manifest."""
+        """Write one shard atomically (with its own record in the parquet metadata), then record it in the manifest."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.begin()
         path = self.folder / shard.file
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        own = json.dumps({"config": self.config, "digest": shard.digest, "prompts": int(len(shard.rows)),
+                          "rows_sha256": frame_checksum(frame)}, sort_keys=True)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), SHARD_METADATA: own.encode("utf-8")})
         with atomic_path(path) as tmp:
-            frame.to_parquet(tmp, index=False)
+            pq.write_table(table, tmp)
             _fault_point("shard_tmp_written")
         _fault_point("shard_written")
         self.manifest["shards"][shard.name] = {
@@ -210,46 +278,106 @@ class ShardStore:
         return frame
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every differing key (nested mappings by dotted key)."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if a == b:
-            continue
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out.extend(_differences(a, b, f"{prefix}{k}."))
-        else:
-            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
-    return out
+def frame_checksum(frame: pd.DataFrame) -> str:
+    """sha256 of a table's columns, dtypes and values (equal for a table and its parquet round trip)."""
+    digest = hashlib.sha256(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode("utf-8"))
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
-def _lock(folder: Path) -> Any:
-    """An exclusive lock on ``folder`` (released when the process ends, even when killed)."""
+def _shard_metadata(path: Path) -> dict[str, Any] | None:
+    """A shard's own record from its parquet metadata (None for damaged or older shards)."""
+    import pyarrow.parquet as pq
+
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
+        raw = (pq.read_schema(path).metadata or {}).get(SHARD_METADATA)
+        meta = json.loads(raw) if raw else None
+    except Exception:  # noqa: BLE001 - damaged file
         return None
-    fh = open(folder / ".lock", "a+")
+    return meta if isinstance(meta, dict) else None
+
+
+def _shard_problem(path: Path, entry: Mapping[str, Any], digest: str | None) -> str | None:
+    """Why a recorded shard cannot be used (None when it is intact)."""
+    if digest is not None and entry.get("digest") != digest:
+        return "its prompts differ from the plan"
+    if not path.exists():
+        return "its file is missing"
+    if path.stat().st_size != entry.get("bytes"):
+        return f"its size is {path.stat().st_size} bytes, the manifest says {entry.get('bytes')}"
+    if sha256_file(path) != entry.get("sha256"):
+        return "its checksum does not match the manifest"
+    return None
+
+
+def _ours(name: str) -> bool:
+    return name in (MANIFEST, ".lock") or bool(_SHARD_NAME.match(name)) or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def foreign_files(folder: str | Path) -> list[str]:
+    """Files of a ``probs/`` folder that wvsalign did not write (names, sorted)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.is_dir() or not _ours(p.name))
+
+
+def clear_folder(folder: str | Path) -> None:
+    """Delete the files wvsalign wrote in a ``probs/`` folder (shards, manifest, temporary files);
+    anything else stays."""
+    for path in Path(folder).iterdir():
+        if path.is_file() and _ours(path.name):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def read_intact(folder: str | Path, prompts: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, list[str]]:
+    """The rows of a ``probs/`` folder's intact recorded shards, read-only (nothing is written or repaired).
+
+    Returns the table (in the prompts table's order when ``prompts`` is given; None when no
+    shard is intact) and the problems found.
+    """
+    folder = Path(folder)
+    problems: list[str] = []
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise InputError(f"{folder} is in use by another wvsalign process; wait for it to finish") from None
-    return fh
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        entries = dict(manifest["shards"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, [f"{folder / MANIFEST} is unreadable ({exc})"]
+    parts = []
+    for name in sorted(entries):
+        path = folder / f"{name}.parquet"
+        problem = _shard_problem(path, entries[name], None)
+        if problem is None:
+            try:
+                parts.append(pd.read_parquet(path))
+                continue
+            except Exception as exc:  # noqa: BLE001
+                problem = f"unreadable ({exc})"
+        problems.append(f"shard {path}: {problem}")
+    if not parts:
+        return None, problems
+    table = pd.concat(parts, ignore_index=True)
+    if prompts is not None and "prompt_id" in prompts.columns:
+        position = pd.Series(range(len(prompts)), index=prompts["prompt_id"].astype(str).to_numpy())
+        key = position.reindex(table["prompt_id"].astype(str).to_numpy()).to_numpy()
+        table = table.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+    return table, problems
 
 
 def _fault_point(name: str) -> None:
-    """Fault injection for the kill tests: ``WVSALIGN_FAULT=name:n`` SIGKILLs this process the n-th time."""
+    """Fault injection for the kill tests: ``WVSALIGN_FAULT=name:n`` SIGKILLs this process the n-th time
+    (``name:n:stop``: SIGSTOPs it, for the tests of concurrent runs)."""
     spec = os.environ.get("WVSALIGN_FAULT")
     if not spec or not spec.startswith(name + ":"):
         return
     count = _FAULT_COUNTS.get(name, 0) + 1
     _FAULT_COUNTS[name] = count
-    if count >= int(spec.split(":", 1)[1]):
+    parts = spec.split(":")
+    if count == int(parts[1]) or (count > int(parts[1]) and parts[2:] != ["stop"]):
         import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGSTOP if parts[2:] == ["stop"] else signal.SIGKILL)
 
 
 _FAULT_COUNTS: dict[str, int] = {}

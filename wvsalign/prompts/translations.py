@@ -16,6 +16,7 @@ full example)::
     instructions:                 # per label style; {first}, {last} = first and last label
       default: {number: "Antworte nur mit der Nummer einer Option.", letter: "..."}
     countries: {DEU: Deutschland, USA: den Vereinigten Staaten}   # ISO3 -> name in the sentence
+    missing: [Q2]                 # item ids not yet translated (asking for one is an InputError)
     items:
       Q1:
         stem: "Wie wichtig ist Ihnen die Familie?"
@@ -49,7 +50,7 @@ POSITIONS = ("end", "system")
 #: placeholders allowed in each section
 PLACEHOLDERS = {"templates": {"country"}, "instructions": {"first", "last"}}
 FORMAT_KEYS = ("question", "answer")
-SECTIONS = ("language", "name", "format", "templates", "instructions", "countries", "items")
+SECTIONS = ("language", "name", "format", "templates", "instructions", "countries", "items", "missing")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class Translation:
     instructions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     countries: Mapping[str, str] = field(default_factory=dict)
     items: Mapping[str, ItemText] = field(default_factory=dict)
+    #: item ids the file declares as not yet translated (its ``missing:`` list)
+    missing: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -136,8 +139,9 @@ class Translation:
         if item.item_id not in self.items:
             if self.language == BANK_LANGUAGE:
                 return ItemText(item.stem, bank)
+            listed = " (listed under 'missing:')" if item.item_id in self.missing else ""
             raise InputError(
-                f"no translation of item {item.item_id} into language {self.language!r}; add it under 'items:'",
+                f"no translation of item {item.item_id} into language {self.language!r}{listed}; add it under 'items:'",
                 file=self.where,
             )
         given = self.items[item.item_id]
@@ -168,6 +172,7 @@ class Translation:
             instructions={**self.instructions, **other.instructions},
             countries={**self.countries, **other.countries},
             items={**self.items, **other.items},
+            missing=tuple(i for i in dict.fromkeys(self.missing + other.missing) if i not in other.items),
         )
 
 
@@ -227,6 +232,12 @@ def parse_translation(raw: object, *, source: str) -> Translation:
     }
     countries = {str(code).upper(): _text(v, f"countries.{code}", source) for code, v in _mapping(raw, "countries", source).items()}
     items = {str(item_id): _parse_item(str(item_id), spec, source) for item_id, spec in _mapping(raw, "items", source).items()}
+    missing = raw.get("missing") or []
+    if not isinstance(missing, list) or not all(isinstance(m, str) and m for m in missing):
+        raise InputError("'missing' must be a list of item ids (such as [Q1, Q2])", file=source, value=missing)
+    both = sorted(set(missing) & set(items))
+    if both:
+        raise InputError(f"item(s) {both} are listed under 'missing:' and translated under 'items:'", file=source)
     return Translation(
         language=language.strip(),
         name=str(raw.get("name") or ""),
@@ -236,6 +247,7 @@ def parse_translation(raw: object, *, source: str) -> Translation:
         instructions=instructions,
         countries=countries,
         items=items,
+        missing=tuple(dict.fromkeys(missing)),
     )
 
 

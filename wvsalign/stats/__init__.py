@@ -2,8 +2,11 @@
 comparisons, regressions, multiple-testing corrections, robustness and the cultural map.
 
 Every test returns a tidy DataFrame in the vocabulary of the ``alignment`` table
-(estimate, ci_low, ci_high, p, n, plus statistic/method columns where they apply).
-Names are imported lazily so that ``import wvsalign.stats`` stays cheap.
+(model, group_by, group, metric, estimate, ci_low, ci_high, p, n, method, ci_method, ...;
+see :mod:`wvsalign.contracts`: ``metric`` is the statistic, ``method`` the test behind p,
+``by`` a grouping, ``variants`` the prompt variants kept apart). The modules are private in
+spirit: their public names are re-exported here, and the checks they share live in
+``_validation.py``. Names are imported lazily so that ``import wvsalign.stats`` stays cheap.
 """
 from __future__ import annotations
 

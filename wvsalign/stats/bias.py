@@ -25,7 +25,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import tables
+from .. import contracts
+from ..contracts import HUMAN
 from ..errors import InputError, check_choice
 from ..survey.countries import Countries
 from ..survey.items import ItemBank
@@ -33,9 +34,10 @@ from .bootstrap import (
     CI_METHODS, check_count, check_level, cluster_sums, draw_counts, interval, permutation_pvalue,
 )
 from .correlation import (
-    ALIGNMENT_COLUMNS, METHODS, alignment, alignment_frame, group_labels, model_keys, pearson_from_sums,
+    ALIGNMENT_COLUMNS, METRICS, alignment, alignment_frame, group_labels, model_keys, pearson_from_sums,
 )
-from .scores import DEFAULT_COUNTRY, variant_columns
+from ._validation import check_table, human_rows, variant_columns
+from .scores import DEFAULT_COUNTRY
 from .similarity import METRICS as SIMILARITY_METRICS
 from .similarity import distribution_similarity
 
@@ -105,14 +107,26 @@ def _label_draws(n: int, n_in: int, n_perm: int, seed: int) -> tuple[np.ndarray,
 
 # ---- per-country alignment -----------------------------------------------------------------------
 def per_country(
-    data: pd.DataFrame, *, method: str = "pearson", human_source: str = "human"
+    data: pd.DataFrame, *, metric: str = "pearson", human_model: str = HUMAN, function: str = "western_bias"
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Per-country values (an alignment table restricted to group_by == "country") and its key columns."""
+    """Per-country values (an alignment table restricted to group_by == "country") and its key columns.
+
+    ``data`` must satisfy the alignment contract or the scores contract (then per-country
+    correlations with ``metric`` are computed first); anything else is an :class:`InputError`
+    naming the columns of both."""
     if not isinstance(data, pd.DataFrame):
-        raise InputError(f"expected an alignment or scores table (DataFrame), got {type(data).__name__}")
-    if "mean_score" in data.columns and "source" in data.columns:
-        data = alignment(data, by="country", method=method, ci="none", human_source=human_source)
-    tables.check(data, "alignment")
+        raise InputError(f"{function}(data=...) expects an alignment or scores table (DataFrame), "
+                         f"got {type(data).__name__}")
+    is_alignment = all(c in data.columns for c in contracts.COLUMNS["alignment"])
+    is_scores = all(c in data.columns for c in contracts.COLUMNS["scores"])
+    if not is_alignment and not is_scores:
+        lacks = {t: [c for c in contracts.COLUMNS[t] if c not in data.columns] for t in ("alignment", "scores")}
+        raise InputError(f"{function}(data=...) expects an alignment table with per-country rows (columns "
+                         f"{list(contracts.COLUMNS['alignment'])}; lacks {lacks['alignment']}) or a scores table "
+                         f"(columns {list(contracts.COLUMNS['scores'])}; lacks {lacks['scores']})")
+    if not is_alignment:
+        data = alignment(data, by="country", metric=metric, ci="none", human_model=human_model)
+    check_table(data, "alignment", argument="data", function=function)
     rows = data[data["group_by"] == "country"]
     if rows.empty:
         raise InputError("the alignment table has no per-country rows (group_by == 'country'); "
@@ -192,48 +206,124 @@ def western_bias(
     data: pd.DataFrame,
     countries: Countries | Mapping[str, bool] | None = None,
     *,
-    method: str = "pearson",
+    metric: str = "pearson",
     n_boot: int = 2000,
     n_perm: int = 9999,
     seed: int = 0,
     level: float = 0.95,
     ci_method: str = "percentile",
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Alignment(Western countries) - alignment(non-Western countries) per model and metric.
 
-    ``data``: an alignment table with per-country rows, or a scores table (then per-country
-    correlations with ``method`` are computed first). ``countries``: the registry (default the
-    embedded one; its ``western`` flag) or a mapping ISO3 -> bool. Columns: the alignment
-    vocabulary (group_by "western", group "western vs non-western", metric = the per-country
-    metric, estimate = the difference, p from the permutation test, n = countries) plus
-    mean_in (Western mean), mean_out, n_in, n_out.
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        An alignment table with per-country rows (group_by "country"), or a scores table
+        (then per-country correlations with ``metric`` are computed first).
+    countries : Countries or mapping, optional
+        The registry (default: the embedded one; its ``western`` flag) or a mapping ISO3 -> bool.
+    metric : {"pearson", "spearman"}, default "pearson"
+        The correlation, when ``data`` is a scores table.
+    n_boot : int, default 2000
+        Bootstrap replicates (countries resampled within each side).
+    n_perm : int, default 9999
+        Permutations of the Western label (all arrangements when there are at most n_perm).
+    seed, level, ci_method
+        Seed, confidence level, bootstrap interval ("percentile" or "bca").
+    human_model : str, default "human"
+        The ``model`` value of the people's rows of a scores table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The alignment vocabulary (group_by "western", group "western vs non-western", metric
+        = the per-country metric, estimate = the difference, p from the permutation test,
+        method "permutation", n = countries) plus mean_in, mean_out, n_in, n_out, and the group
+        sizes again under their own names, n_western and n_non_western.
+
+    Notes
+    -----
+    The groups are unequal: of the 55 countries of the default set only 9 are Western under the
+    registry's rule (see ``wvsalign/data/country_sets.yaml``), so the Western mean rests on 9
+    countries; the CI and the permutation p account for it, a reader should know it.
+
+    Raises
+    ------
+    InputError
+        When ``data`` is neither table (the columns of both are named), has no per-country
+        rows, or a country is not in ``countries``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> row = stats.western_bias(scores, n_boot=200, n_perm=200).iloc[0]
+    >>> row.metric, row.method, int(row.n_in), int(row.n_out)
+    ('pearson', 'permutation', 3, 3)
     """
-    rows, keys = per_country(data, method=method, human_source=human_source)
+    rows, keys = per_country(data, metric=metric, human_model=human_model, function="western_bias")
     western = _membership(rows["group"].unique(), countries, "western").astype(bool)
-    return _group_test(rows, keys, {"western vs non-western": western}, group_by="western", n_boot=n_boot,
-                       n_perm=n_perm, seed=seed, level=level, ci_method=ci_method)
+    out = _group_test(rows, keys, {"western vs non-western": western}, group_by="western", n_boot=n_boot,
+                      n_perm=n_perm, seed=seed, level=level, ci_method=ci_method)
+    return out.assign(n_western=out["n_in"], n_non_western=out["n_out"])
 
 
 def zone_bias(
     data: pd.DataFrame,
     countries: Countries | Mapping[str, str] | None = None,
     *,
-    method: str = "pearson",
+    metric: str = "pearson",
     n_boot: int = 2000,
     n_perm: int = 9999,
     seed: int = 0,
     level: float = 0.95,
     ci_method: str = "percentile",
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Alignment(countries of a cultural zone) - alignment(all other countries), per zone.
 
-    As :func:`western_bias`, one row per model x metric x Inglehart-Welzel zone (group = the
-    zone; ``countries``: the registry's ``zone`` or a mapping ISO3 -> zone). p-values are per
-    zone; correct them for the number of zones (e.g. Holm) before reading them as a family.
+    As :func:`western_bias`, one row per model x metric x Inglehart-Welzel zone. p-values are
+    per zone; correct them for the number of zones (e.g. Holm, :func:`adjust_table`) before
+    reading them as a family.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        An alignment table with per-country rows, or a scores table.
+    countries : Countries or mapping, optional
+        The registry (its ``zone``) or a mapping ISO3 -> zone.
+    metric, n_boot, n_perm, seed, level, ci_method, human_model
+        As in :func:`western_bias`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`western_bias`, with group_by "zone" and group = the zone.
+
+    Raises
+    ------
+    InputError
+        As :func:`western_bias`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> sorted(stats.zone_bias(scores, n_boot=50, n_perm=50)["group"])[:2]
+    ['African-Islamic', 'Confucian']
     """
-    rows, keys = per_country(data, method=method, human_source=human_source)
+    rows, keys = per_country(data, metric=metric, human_model=human_model, function="zone_bias")
     zones = _membership(rows["group"].unique(), countries, "zone").astype(str)
     split = {zone: zones == zone for zone in sorted(zones.unique())}
     return _group_test(rows, keys, split, group_by="zone", n_boot=n_boot, n_perm=n_perm, seed=seed, level=level,
@@ -265,33 +355,71 @@ def default_ranking(
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Countries ranked by the similarity of the model's default answers to each country's people.
 
-    ``metric`` "pearson"/"spearman": ``data`` is a scores table holding the human rows and the
-    model's default rows (country ``NONE``); the value per country is the correlation over items
-    (CI: ``ci`` "fisher" (default), "bootstrap" over items or "none"). ``metric`` "js" /
-    "wasserstein": ``data`` is a probs table with default prompts and ``human`` the human table;
-    the value is the mean distribution similarity over items (``ci`` "bootstrap" (default) or
-    "none"). Returns the alignment vocabulary plus ``rank`` (1 = closest) per model configuration.
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        A scores table with the human rows and the model's default rows (country ``NONE``)
+        for a correlation ``metric``; a probs table with default prompts for "js" /
+        "wasserstein".
+    human : pandas.DataFrame, optional
+        The human table (only with a probs table).
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+    metric : {"pearson", "spearman", "js", "wasserstein"}, default "pearson"
+        Correlation over items, or mean distribution similarity over items.
+    default_country : str, default "NONE"
+        The country of the default condition.
+    ci : str, optional
+        "fisher" (default for correlations), "bootstrap" over items (default for similarities)
+        or "none".
+    n_boot, level, seed, human_model
+        As in :func:`wvsalign.stats.alignment`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The alignment vocabulary plus ``rank`` (1 = closest) per model configuration.
+
+    Raises
+    ------
+    InputError
+        When ``data`` is not the table the metric needs (its missing columns are named) or
+        has no default rows.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> default = scores[scores["model"] == "m"].drop_duplicates("item_id").assign(country="NONE")
+    >>> ranked = stats.default_ranking(pd.concat([scores, default]))
+    >>> int(ranked["rank"].min()), ranked["metric"].iloc[0]
+    (1, 'pearson')
     """
-    check_choice(metric, "metric", METHODS + tuple(SIMILARITY_METRICS))
-    if metric in METHODS:
+    check_choice(metric, "metric", METRICS + tuple(SIMILARITY_METRICS))
+    if metric in METRICS:
         ci = check_choice(ci or "fisher", "ci", ("fisher", "bootstrap", "none"))
-        tables.check(data, "scores")
-        is_human = data["source"] == human_source
+        check_table(data, "scores", argument="data", function=f"default_ranking(metric={metric!r})")
+        is_human = human_rows(data, human_model)
         countries = sorted(data.loc[is_human, "country"].unique())
         broadcast = _broadcast_default(data[~is_human], countries, default_country)
-        table = alignment(pd.concat([data[is_human], broadcast], ignore_index=True), by="country", method=metric,
-                          ci=ci, resample="items", n_boot=n_boot, level=level, seed=seed, human_source=human_source)
+        table = alignment(pd.concat([data[is_human], broadcast], ignore_index=True), by="country", metric=metric,
+                          ci=ci, resample="items", n_boot=n_boot, level=level, seed=seed, human_model=human_model)
     else:
         if human is None:
             raise InputError(f"metric={metric!r} compares distributions: pass the probs table as data and the human "
                              f"table as human=")
         ci = check_choice(ci or "bootstrap", "ci", ("bootstrap", "none"))
-        tables.check(data, "probs")
-        tables.check(human, "human")
+        check_table(data, "probs", argument="data", function=f"default_ranking(metric={metric!r})")
+        check_table(human, "human", argument="human", function="default_ranking")
         countries = sorted(human["country"].unique())
         broadcast = _broadcast_default(data, countries, default_country)
         table = distribution_similarity(broadcast, human, bank, metric=metric, by="country", ci=ci, resample="items",
@@ -311,24 +439,59 @@ def steerability(
     seed: int = 0,
     level: float = 0.95,
     ci_method: str = "percentile",
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Per model x country: Pearson r(persona answers, people) - r(default answers, people), over items.
 
-    The scores table must hold human rows, persona rows (country = the persona's country) and
-    default rows (country ``NONE``) of the same model configuration. CI: bootstrap over items,
-    persona and default answers of an item kept together (paired). p: permutation test that
-    swaps the persona and default answer of each item at random (all 2^J swaps when there are at
-    most ``n_perm``): the null of a persona that changes nothing. Columns: the alignment
-    vocabulary (group_by "country", metric "steerability") plus r_persona and r_default.
+    CI: bootstrap over items, persona and default answers of an item kept together (paired).
+    p: permutation test that swaps the persona and default answer of each item at random (all
+    2^J swaps when there are at most ``n_perm``): the null of a persona that changes nothing.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table with human rows, persona rows (country = the persona's country) and
+        default rows (country ``NONE``) of the same model configuration.
+    default_country : str, default "NONE"
+        The country of the default condition.
+    n_boot, n_perm, seed, level, ci_method
+        Bootstrap replicates, permutations, seed, confidence level, bootstrap interval.
+    human_model : str, default "human"
+        The ``model`` value of the people's rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The alignment vocabulary (group_by "country", metric "steerability", method
+        "permutation") plus r_persona and r_default.
+
+    Raises
+    ------
+    InputError
+        When ``scores`` is not a scores table, has no default rows, or no item has a persona,
+        default and human answer.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from wvsalign import stats
+    >>> rng = np.random.default_rng(0)
+    >>> grid = pd.MultiIndex.from_product([["USA", "DEU", "SWE", "JPN", "NGA", "BRA"], ["Q1", "Q2", "Q3", "Q4"]],
+    ...                                   names=["country", "item_id"]).to_frame(index=False).assign(category="k")
+    >>> people = grid.assign(model="human", mean_score=rng.uniform(0, 1, len(grid)))
+    >>> scores = pd.concat([people, people.assign(model="m", mean_score=people["mean_score"] + 0.1)])
+    >>> default = scores[scores["model"] == "m"].drop_duplicates("item_id").assign(country="NONE")
+    >>> steer = stats.steerability(pd.concat([scores, default]), n_boot=100, n_perm=100)
+    >>> steer["metric"].iloc[0], len(steer)
+    ('steerability', 6)
     """
     n_boot = check_count(n_boot, "n_boot", 2)
     n_perm = check_count(n_perm, "n_perm", 1)
     level = check_level(level)
     ci_method = check_choice(ci_method, "ci_method", CI_METHODS)
-    tables.check(scores, "scores")
-    keys = model_keys(scores, human_source)
-    is_human = scores["source"] == human_source
+    check_table(scores, "scores", argument="scores", function="steerability")
+    keys = model_keys(scores, human_model)
+    is_human = human_rows(scores, human_model)
     human = scores.loc[is_human, ["country", "item_id", "mean_score"]].rename(columns={"mean_score": "y"})
     models = scores[~is_human]
     # persona and default prompts differ in their template: match on the other columns
@@ -384,7 +547,7 @@ def steerability(
     out = alignment_frame(labels[keys], group_by="country", group=labels["country"], metric="steerability",
                           estimate=estimate, ci_low=low, ci_high=high, p=p, n=n, method="permutation",
                           ci_method=ci_method, resampled="item", level=level, r_persona=r_p, r_default=r_d)
-    return tables.check(out, "alignment")
+    return check_table(out, "alignment", argument="scores", function="steerability")
 
 
 def _swap_test(x, d, y, gid, item, n_groups, observed, n_perm, seed) -> np.ndarray:

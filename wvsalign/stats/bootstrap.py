@@ -15,10 +15,26 @@ groups or models are in the table), models scored on the same countries share th
 resamples, and a one-group result equals ``scipy.stats.bootstrap(..., rng=default_rng(seed))``
 on the cluster indices. Replicates in which the statistic is undefined (NaN, e.g. no variance)
 are left out of the interval.
+
+Degenerate cases give a clear result and one :class:`DegenerateBootstrapWarning` (scipy warns
+``DegenerateDataWarning`` in the same cases; R's ``boot.ci`` declines the BCa interval):
+
+- every valid replicate equals the estimate (e.g. r = 1 in every resample): the interval is
+  [estimate, estimate] for both methods (every quantile of a one-point distribution is that
+  point; BCa's acceleration would be 0/0);
+- BCa with an undefined bias correction or acceleration (no valid replicates, or jackknife
+  estimates that do not vary while the replicates do): NaN;
+- a statistic with bounds (a correlation: -1 and 1; callers pass ``bounds``) whose degenerate
+  replicates (undefined, or at a bound the estimate is not at) are more than the (1 - level)/2
+  tail: NaN. Such replicates come from resamples that repeat too few distinct observations
+  (two distinct pairs always give r = +-1), so the interval would be made of them: with 5
+  single-pair clusters about 10% of the resamples repeat at most two pairs and the interval of
+  a weak correlation is [-1, 1]; with 3 pairs it is 78%; with 6 pairs 2%.
 """
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -27,6 +43,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from ..errors import InputError, check_choice
+from ..errors import DegenerateBootstrapWarning  # noqa: F401  (re-exported)
 
 #: resampling choice -> the units it resamples
 RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {
@@ -37,6 +54,8 @@ RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {
 CI_METHODS = ("percentile", "bca")
 #: memory budget of one block of replicate sums, in bytes
 BLOCK_BYTES = 64 * 2**20
+#: bounds of a correlation: replicates at a bound the estimate is not at are degenerate
+CORRELATION_BOUNDS = (-1.0, 1.0)
 
 
 # ---- argument checks ------------------------------------------------------------------------
@@ -90,6 +109,7 @@ def quantiles(theta_b: np.ndarray, probs: np.ndarray) -> np.ndarray:
     out = np.full(probs.shape, np.nan)
     ok = valid > 0
     h = (valid - 1)[None, :] * probs
+    h = np.where(np.isnan(h), 0.0, h)  # undefined probabilities give NaN below, without a cast warning
     lo = np.clip(np.floor(h).astype(np.int64), 0, np.maximum(valid - 1, 0)[None, :])
     hi = np.clip(lo + 1, 0, np.maximum(valid - 1, 0)[None, :])
     cols = np.arange(g)[None, :]
@@ -141,12 +161,33 @@ def interval(
     level: float = 0.95,
     method: str = "percentile",
     jackknife: Sequence[np.ndarray] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two-sided bootstrap interval per column of ``theta_b`` (n_boot, G).
 
-    ``percentile``: the (1-level)/2 and (1+level)/2 quantiles. ``bca``: Efron's bias-corrected
-    and accelerated interval (z0 from the share of replicates below ``theta_hat``, the
-    acceleration from ``jackknife``), as scipy.stats.bootstrap(method="BCa").
+    Parameters
+    ----------
+    theta_b : numpy.ndarray
+        Replicates (n_boot, G); NaN replicates are left out.
+    theta_hat : numpy.ndarray
+        The estimates (G,).
+    level : float
+        Confidence level.
+    method : str
+        ``percentile``: the (1-level)/2 and (1+level)/2 quantiles. ``bca``: Efron's
+        bias-corrected and accelerated interval (z0 from the share of replicates below
+        ``theta_hat``, the acceleration from ``jackknife``), as scipy.stats.bootstrap(method="BCa").
+    jackknife : sequence of numpy.ndarray, optional
+        Leave-one-cluster-out estimates per resampled unit (needed by ``bca``).
+    bounds : tuple of float, optional
+        The statistic's range (a correlation: (-1, 1)): columns with more than (1 - level)/2 of
+        degenerate replicates (NaN, or at a bound that the estimate is not at) get NaN.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Lower and upper ends (G,). Degenerate cases (see the module docstring) give
+        [estimate, estimate] or NaN with one :class:`DegenerateBootstrapWarning`.
     """
     check_choice(method, "ci_method", CI_METHODS)
     theta_b = np.asarray(theta_b, dtype=np.float64)
@@ -158,17 +199,54 @@ def interval(
     else:
         if jackknife is None:
             raise ValueError("the BCa interval needs jackknife estimates")
-        z0 = ndtri(percentile_of_score(theta_b, theta_hat))
-        a = acceleration(jackknife)
-        za = ndtri(alpha)
         with np.errstate(invalid="ignore", divide="ignore"):
+            z0 = ndtri(percentile_of_score(theta_b, theta_hat))
+            a = acceleration(jackknife)
+            za = ndtri(alpha)
             num1 = z0 + za
             num2 = z0 - za
             p1 = ndtr(z0 + num1 / (1 - a * num1))
             p2 = ndtr(z0 + num2 / (1 - a * num2))
         probs = np.vstack([p1, p2])
     q = quantiles(theta_b, probs)
-    return q[0], q[1]
+    low, high = q[0], q[1]
+    notes = []
+    few = np.zeros(g, dtype=bool)
+    if bounds is not None:
+        eps = 1e-12
+        at_bound = np.zeros(theta_b.shape, dtype=bool)
+        for bound in bounds:
+            estimate_there = np.abs(theta_hat - bound) <= eps
+            at_bound |= (np.abs(theta_b - bound) <= eps) & ~estimate_there[None, :]
+        share = (np.isnan(theta_b) | at_bound).mean(axis=0)
+        few = ~np.isnan(theta_hat) & (share > alpha)
+        if few.any():
+            notes.append(f"{int(few.sum())} not computed (NaN): {share[few].max():.0%} of the resamples are "
+                         f"degenerate (undefined or at {bounds[0]:g}/{bounds[1]:g}: they repeat too few distinct "
+                         f"observations), more than the {alpha:.1%} tail, so the interval would be made of them")
+    # a one-point bootstrap distribution: every quantile (BCa's too) is that point
+    valid = (~np.isnan(theta_b)).sum(axis=0)
+    b_min = np.min(np.where(np.isnan(theta_b), np.inf, theta_b), axis=0)
+    b_max = np.max(np.where(np.isnan(theta_b), -np.inf, theta_b), axis=0)
+    tol = 100 * np.finfo(np.float64).eps * np.maximum(np.abs(np.where(valid > 0, b_min, 0.0)), 1.0)
+    single = (valid > 0) & (b_max - b_min <= tol) & ~few
+    if single.any():
+        low = np.where(single, b_min, low)
+        high = np.where(single, b_min, high)
+        notes.append(f"{int(single.sum())} with every replicate equal (interval [value, value], "
+                     f"which reflects no sampling variation)")
+    undefined = ~single & ~few & ~np.isnan(theta_hat) & (np.isnan(low) | np.isnan(high))
+    if undefined.any():
+        why = ("no valid replicate" if method == "percentile" else
+               "no valid replicate, or BCa's bias correction or acceleration is undefined (e.g. leave-one-out "
+               "estimates that do not vary)")
+        notes.append(f"{int(undefined.sum())} NaN: {why}")
+    low = np.where(few, np.nan, low)
+    high = np.where(few, np.nan, high)
+    if notes:
+        warnings.warn(f"bootstrap {method} interval of {g} estimate(s): " + "; ".join(notes),
+                      DegenerateBootstrapWarning, stacklevel=3)
+    return low, high
 
 
 # ---- permutation p-values ----------------------------------------------------------------------

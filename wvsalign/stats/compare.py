@@ -47,7 +47,8 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import InputError, check_choice
-from ..tables import check
+from ..contracts import HUMAN
+from ._validation import check_table
 from .bootstrap import check_level
 from .correlation import BY, GROUP_COLUMN, correlation_table
 
@@ -289,15 +290,50 @@ def compare_correlations(
     alternative: str = "two-sided",
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """Compare two correlations r1 and r2 (cocor); one tidy row per method.
+    """Compare two correlations r1 and r2 (cocor); one tidy row per method (test).
 
-    ``design="independent"``: r1 measured on ``n`` cases, r2 on ``n2`` other cases.
-    ``design="overlapping"``: r1 = r(x, y1), r2 = r(x, y2), ``r12`` = r(y1, y2), all on the same
-    ``n`` cases. ``design="nonoverlapping"``: r1 = r(x1, y1), r2 = r(x2, y2) on the same ``n``
-    cases with the four cross correlations ``r_x1x2, r_x1y2, r_y1x2, r_y1y2`` (cocor's r.jh,
-    r.jm, r.kh, r.km). ``method`` is ``"all"``, one method name or a list (see the module doc);
-    ``alternative="greater"`` tests H1: r1 > r2. Arguments may be arrays of equal (broadcastable)
-    shape for many comparisons at once.
+    Arguments may be arrays of equal (broadcastable) shape for many comparisons at once.
+
+    Parameters
+    ----------
+    r1, r2 : float or array-like
+        The correlations compared.
+    n : int or array-like
+        Cases of r1 (of both in the dependent designs).
+    n2 : int or array-like, optional
+        Cases of r2 (independent design only).
+    design : {"independent", "overlapping", "nonoverlapping"}, default "independent"
+        Independent samples; r1 = r(x, y1), r2 = r(x, y2) on the same cases; or r1 = r(x1, y1),
+        r2 = r(x2, y2) on the same cases.
+    r12 : float or array-like, optional
+        r(y1, y2) (overlapping design).
+    r_x1x2, r_x1y2, r_y1x2, r_y1y2 : float or array-like, optional
+        The four cross correlations (nonoverlapping design; cocor's r.jh, r.jm, r.kh, r.km).
+    method : str or list of str, default "all"
+        The tests (see the module doc; cocor's names are accepted as aliases).
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        "greater" tests H1: r1 > r2.
+    level : float, default 0.95
+        Level of Zou's interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns design, method, r1, r2, estimate (r1 - r2), statistic, df, p, ci_low,
+        ci_high, n, n2, alternative (and a leading ``comparison`` column for array input).
+
+    Raises
+    ------
+    InputError
+        When a correlation is not in (-1, 1), n is not a whole number above 3, an argument
+        does not belong to the design, the correlations form no valid correlation matrix, or
+        a method does not apply to the design.
+
+    Examples
+    --------
+    >>> row = compare_correlations(r1=0.5, r2=0.3, n=100, n2=120, method="fisher").iloc[0]
+    >>> row.method, round(float(row.statistic), 4), round(float(row.p), 4)
+    ('fisher', 1.7462, 0.0808)
     """
     if design == "non-overlapping":
         design = "nonoverlapping"
@@ -394,7 +430,7 @@ def compare_alignment(
     model_b: str,
     *,
     by: str = "category",
-    human_source: str = "human",
+    human_model: str = HUMAN,
     on: Iterable[str] = ("country", "item_id"),
     method: str | Sequence[str] = ("steiger", "williams", "zou"),
     alternative: str = "two-sided",
@@ -402,44 +438,75 @@ def compare_alignment(
 ) -> pd.DataFrame:
     """Does model A align with people better than model B? Overlapping-correlation tests on a scores table.
 
-    Within each group (``by`` in "category", "country", "item", "overall", as in
-    :func:`wvsalign.stats.alignment`), the pairs ``on`` (country x item) that all three sources
-    have are used: r1 = r(A, human), r2 = r(B, human), r12 = r(A, B), n = their number; then
-    :func:`compare_correlations` with ``design="overlapping"``. Returns one row per group and
-    method with model_a, model_b, group_by, group (``"all"`` for ``by="overall"``), r12 and the
-    columns of :func:`compare_correlations`. Groups with fewer than 4 pairs or a constant source
-    get NaN.
+    Within each group, the pairs ``on`` (country x item) that all three models (A, B, the
+    people) have are used: r1 = r(A, human), r2 = r(B, human), r12 = r(A, B), n = their
+    number; then :func:`compare_correlations` with ``design="overlapping"``. Groups with fewer
+    than 4 pairs or a constant column get NaN.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table (contract ``scores``) with one mean score per model x ``on``.
+    model_a, model_b : str
+        The two models (values of the ``model`` column).
+    by : {"category", "country", "item", "overall"}, default "category"
+        Grouping, as in :func:`wvsalign.stats.alignment`.
+    human_model : str, default "human"
+        The ``model`` value of the people's rows.
+    on : iterable of str, default ("country", "item_id")
+        The columns that pair the three models' scores.
+    method : str or list of str, default ("steiger", "williams", "zou")
+        The tests.
+    alternative, level
+        As in :func:`compare_correlations`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group and method: model_a, model_b, group_by, group ("all" for
+        ``by="overall"``), r12 and the columns of :func:`compare_correlations`.
+
+    Raises
+    ------
+    InputError
+        When ``scores`` is not a scores table, a model is absent, or a model has several mean
+        scores per pair (prompt variants: keep or average one first).
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> tests = wa.stats.compare_alignment(scores, "smollm2-135m", "gemma3-270m", by="overall")  # doctest: +SKIP
     """
-    check(scores, "scores")
+    check_table(scores, "scores", argument="scores", function="compare_alignment")
     on = list(on)
     missing = [c for c in on if c not in scores.columns]
     if missing:
         raise InputError(f"the scores table lacks the key column(s) {missing} named in on=", column=missing[0])
     by_col = GROUP_COLUMN[check_choice(by, "by", BY)]
-    sources = [human_source, model_a, model_b]
+    sources = [human_model, model_a, model_b]
     if len(set(sources)) < 3:
-        raise InputError("model_a, model_b and human_source must be three different sources", value=sources)
-    present = set(scores["source"].unique())
+        raise InputError("model_a, model_b and human_model must be three different models", value=sources)
+    present = set(scores["model"].unique())
     for src in sources:
         if src not in present:
-            raise InputError(f"source {src!r} is not in the scores table; it has {sorted(map(str, present))}",
-                             column="source")
+            raise InputError(f"model {src!r} is not in the scores table; it has {sorted(map(str, present))}",
+                             column="model")
     methods = _resolve_methods(method, "overlapping")
     alternative = _resolve_alternative(alternative)
     level = check_level(level)
 
     keys = on + ([by_col] if by_col and by_col not in on else [])
-    sub = scores.loc[scores["source"].isin(sources), ["source", *keys, "mean_score"]]
-    dup = sub.duplicated(["source", *keys])
+    sub = scores.loc[scores["model"].isin(sources), ["model", *keys, "mean_score"]]
+    dup = sub.duplicated(["model", *keys])
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(
-            f"source {sub['source'].iloc[row]!r} has several mean scores per {' x '.join(keys)} (prompt "
+            f"model {sub['model'].iloc[row]!r} has several mean scores per {' x '.join(keys)} (prompt "
             f"variants?): keep one variant of each model, or average over the variants, first",
             row=int(sub.index[row]) if isinstance(sub.index, pd.RangeIndex) else None,
             value=tuple(sub.iloc[row][keys]),
         )
-    wide = sub.pivot(index=keys, columns="source", values="mean_score").dropna(subset=sources).reset_index()
+    wide = sub.pivot(index=keys, columns="model", values="mean_score").dropna(subset=sources).reset_index()
     codes, groups = pd.factorize(wide[by_col].astype(str) if by_col else pd.Series("all", index=wide.index),
                                  sort=True)
     h, x, y = (wide[s].to_numpy(float) for s in sources)

@@ -43,10 +43,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..survey.distributions import check_weights
+from ._validation import variant_columns
 from .correlation import alignment_frame
-from .scores import variant_columns
 
 DIMENSIONS = ("traditional_secular", "survival_self_expression")
 SECULAR_VARIABLES = ("F063", "Y003", "G006", "F120", "E018")
@@ -80,7 +80,25 @@ def _codes(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def map_variables(respondents: pd.DataFrame) -> pd.DataFrame:
-    """The ten harmonised map variables per respondent (NaN where missing or not asked)."""
+    """The ten harmonised map variables per respondent (NaN where missing or not asked).
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        Respondents with WVS-7 columns (:data:`SOURCE_COLUMNS`; absent ones give NaN).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns F063, Y003, G006, F120, E018, Y002, F118, E025, A165, A008 (see the module
+        docstring), indexed like ``respondents``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> map_variables(pd.DataFrame({"Q164": [10], "Q57": [1]}))[["F063", "A165"]].values.tolist()
+    [[1.0, 1.0]]
+    """
     out = pd.DataFrame(index=respondents.index)
     for var, (col, mapping) in _SIMPLE.items():
         out[var] = _codes(respondents, col).map(mapping)
@@ -97,17 +115,71 @@ def map_variables(respondents: pd.DataFrame) -> pd.DataFrame:
     return out[list(MAP_VARIABLES)]
 
 
-def expected_map_variables(table: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
+#: the answer-distribution column of each table kind
+_VALUE_COLUMN = {"probs": "prob", "human": "share"}
+
+
+def _distribution_kind(table: object, kind: str | None, function: str) -> str:
+    """"probs" or "human": ``kind`` when given (its columns checked), else the one table whose
+    columns ``table`` has; an :class:`InputError` naming the columns expected otherwise."""
+    expected = "a probs table (columns item_id, code, prob) or a human table (columns item_id, code, share)"
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"{function} expects {expected}; got {type(table).__name__}")
+    if kind is not None:
+        check_choice(kind, "kind", tuple(_VALUE_COLUMN))
+        kinds = [kind]
+    else:
+        kinds = [k for k, col in _VALUE_COLUMN.items() if col in table.columns]
+        if len(kinds) != 1:
+            found = "both 'prob' and 'share'" if kinds else "neither 'prob' nor 'share'"
+            raise InputError(f"{function} expects {expected}; the table has {found}: pass kind='probs' or "
+                             f"kind='human'")
+    needed = ["item_id", "code", _VALUE_COLUMN[kinds[0]]]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise InputError(f"{function} expects {expected}; as a {kinds[0]} table it lacks {missing}")
+    return kinds[0]
+
+
+def expected_map_variables(table: pd.DataFrame, keys: Sequence[str] | None = None, *,
+                           kind: str | None = None) -> pd.DataFrame:
     """Expected harmonised map variables per entity from answer distributions.
 
-    ``table``: a probs table (column ``prob``; one distribution per prompt, prompts averaged
-    within ``keys``, default model x country x variant columns) or a human table (``share``;
-    default keys country). Codes outside a variable's valid codes are left out and the rest
-    renormalised. Variables whose items are absent are NaN.
+    Codes outside a variable's valid codes are left out and the rest renormalised.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A probs table (columns item_id, code, prob; one distribution per prompt, prompts
+        averaged within ``keys``) or a human table (item_id, code, share).
+    keys : list of str, optional
+        The entity columns; default model x country x variant columns for a probs table,
+        country for a human table.
+    kind : {"probs", "human"}, optional
+        Which table ``table`` is; by default the one whose value column (prob or share) it has.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``keys`` columns and the ten map variables (F063 ... A008); a variable whose
+        items are absent is NaN.
+
+    Raises
+    ------
+    InputError
+        When ``table`` is neither table (the message names the columns expected), or has both
+        value columns and no ``kind``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from wvsalign.stats import expected_map_variables
+    >>> human = pd.DataFrame({"country": "USA", "item_id": "Q57", "code": [1, 2], "share": [0.4, 0.6]})
+    >>> float(expected_map_variables(human)["A165"].iloc[0])
+    0.4
     """
-    value = "prob" if "prob" in table.columns else "share" if "share" in table.columns else None
-    if value is None or not {"item_id", "code"} <= set(table.columns):
-        raise InputError("expected a probs table (item_id, code, prob) or a human table (item_id, code, share)")
+    kind = _distribution_kind(table, kind, "expected_map_variables")
+    value = _VALUE_COLUMN[kind]
     if keys is None:
         keys = ["model", "country"] + variant_columns(table, min_values=0) if value == "prob" else ["country"]
     keys = list(keys)
@@ -194,6 +266,24 @@ class CultureMap:
     :func:`culture_map`). After fitting: ``loadings_`` (10 x 2), ``coefficients_`` (score
     weights on standardised variables), ``means_`` and ``sds_`` (weighted), ``eigenvalues_``,
     ``correlation_`` and ``countries_`` (country positions with n respondents).
+
+    Parameters
+    ----------
+    normalize : bool, default True
+        Kaiser normalisation in the varimax rotation.
+    country : str, default "country"
+        The country column of the respondents.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> from wvsalign.stats.cultural_map import SOURCE_COLUMNS
+    >>> frame = wa.survey.synthetic_respondents(countries=["USA", "JPN", "NGA", "SWE"], n_per_country=200)
+    >>> data = wa.read_wvs(frame, items=["Q8", "Q14", "Q15", "Q17", "Q45", "Q46", "Q57", "Q164", "Q182", "Q184",
+    ...                                  "Q209", "Q254"], extra_columns=["Q154", "Q155"])
+    >>> fitted = CultureMap().fit(data.respondents)
+    >>> fitted.countries_["country"].tolist(), fitted.loadings_.shape
+    (['JPN', 'NGA', 'SWE', 'USA'], (10, 2))
     """
 
     normalize: bool = True
@@ -292,17 +382,46 @@ class CultureMap:
         scores = self._scores(map_variables(respondents).to_numpy(dtype=np.float64))
         return pd.DataFrame(scores, columns=list(DIMENSIONS), index=respondents.index)
 
-    def project(self, values: pd.DataFrame) -> pd.DataFrame:
+    def project(self, values: pd.DataFrame, *, kind: str | None = None) -> pd.DataFrame:
         """Place entities (models, model x persona) on the map with the fitted loadings.
 
-        ``values``: expected harmonised map variables per entity (columns F063 ... A008 and key
-        columns; see :func:`expected_map_variables`), or a probs / human table, converted first.
         Missing variables (e.g. Y002 without Q154/Q155) are imputed at the pooled mean with a
-        warning. Returns the key columns plus the two map dimensions.
+        warning.
+
+        Parameters
+        ----------
+        values : pandas.DataFrame
+            Expected harmonised map variables per entity (key columns and some of the columns
+            F063 ... A008; see :func:`expected_map_variables`), or a probs / human table
+            (columns item_id, code and prob / share), converted first.
+        kind : {"variables", "probs", "human"}, optional
+            Which table ``values`` is; by default a table with ``code`` and ``item_id`` columns
+            is a probs / human table and any other the map variables.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The key columns plus the two map dimensions.
+
+        Raises
+        ------
+        InputError
+            When the map is not fitted, or ``values`` is none of the tables expected (the
+            message names their columns).
         """
         self._check_fitted()
-        if "code" in values.columns:
-            values = expected_map_variables(values)
+        if not isinstance(values, pd.DataFrame):
+            raise InputError(f"CultureMap.project expects a DataFrame of map variables or a probs / human table; "
+                             f"got {type(values).__name__}")
+        if kind is not None:
+            check_choice(kind, "kind", ("variables", "probs", "human"))
+        distributions = kind in ("probs", "human") or (kind is None and {"item_id", "code"} <= set(values.columns))
+        if distributions:
+            values = expected_map_variables(values, kind=kind)
+        elif not any(v in values.columns for v in MAP_VARIABLES):
+            raise InputError(f"CultureMap.project expects map variables (some of the columns {list(MAP_VARIABLES)}, "
+                             f"see expected_map_variables) or a probs / human table (columns item_id, code, prob / "
+                             f"share); got the columns {list(values.columns)[:8]}")
         keys = [c for c in values.columns if c not in MAP_VARIABLES]
         x = values.reindex(columns=list(MAP_VARIABLES)).to_numpy(dtype=np.float64)
         missing = [v for j, v in enumerate(MAP_VARIABLES) if np.isnan(x[:, j]).any()]
@@ -321,10 +440,12 @@ class CultureMap:
         ``positions``: the output of :meth:`project` (or a probs table / expected variables,
         projected first). Returns the entity keys (a key named ``country``, e.g. a persona, is
         renamed ``persona``) and the alignment vocabulary: group_by "country", group (map
-        country), metric "cultural_distance", estimate (distance), n (respondents), rank
-        (1 = closest), CI and p NaN.
+        country), metric "cultural_distance" (Euclidean), estimate (distance), n (respondents),
+        rank (1 = closest), CI and p NaN (method and ci_method "none").
         """
         self._check_fitted()
+        if not isinstance(positions, pd.DataFrame):
+            raise InputError(f"CultureMap.distances expects a DataFrame of positions; got {type(positions).__name__}")
         if not set(DIMENSIONS) <= set(positions.columns):
             positions = self.project(positions)
         keys = [c for c in positions.columns if c not in DIMENSIONS]
@@ -336,11 +457,39 @@ class CultureMap:
         return alignment_frame(
             entity.loc[np.repeat(np.arange(len(entity)), len(ref))], group_by="country",
             group=np.tile(ref["country"].to_numpy(), len(entity)), metric="cultural_distance", estimate=dist.ravel(),
-            ci_low=np.nan, ci_high=np.nan, p=np.nan, n=np.tile(ref["n"].to_numpy(), len(entity)), method="euclidean",
+            ci_low=np.nan, ci_high=np.nan, p=np.nan, n=np.tile(ref["n"].to_numpy(), len(entity)), method="none",
             ci_method="none", rank=pd.DataFrame(dist).rank(axis=1, method="min").to_numpy().ravel().astype(np.int64))
 
 
 def culture_map(respondents: pd.DataFrame, weights: str | Sequence[float] | None = "weight", *,
                 normalize: bool = True, country: str = "country") -> CultureMap:
-    """Fit the Inglehart-Welzel map: ``CultureMap(normalize=..., country=...).fit(respondents, weights)``."""
+    """Fit the Inglehart-Welzel map: ``CultureMap(normalize=..., country=...).fit(respondents, weights)``.
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        Respondents with the WVS-7 columns of the map (:data:`SOURCE_COLUMNS`) and a country column.
+    weights : str, array-like or None, default "weight"
+        The weight column, one weight per respondent, or None for equal weights.
+    normalize : bool, default True
+        Kaiser normalisation in the varimax rotation.
+    country : str, default "country"
+        The country column.
+
+    Returns
+    -------
+    CultureMap
+        The fitted map.
+
+    Raises
+    ------
+    InputError
+        When the country or weight column is missing, a weight is not positive and finite, or
+        a map variable has (almost) no valid answers.
+
+    Examples
+    --------
+    >>> fitted = culture_map(respondents)  # doctest: +SKIP
+    >>> fitted.distances(fitted.project(probs))  # doctest: +SKIP
+    """
     return CultureMap(normalize=normalize, country=country).fit(respondents, weights)

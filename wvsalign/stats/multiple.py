@@ -53,11 +53,34 @@ def _holm(p: np.ndarray) -> np.ndarray:
 
 
 def adjust_pvalues(p, method: str = "holm", alpha: float = 0.05):
-    """Adjusted p-values of one family of tests; same type, shape and index as ``p``, NaNs kept.
+    """Adjusted p-values of one family of tests (R's ``p.adjust``); NaNs kept and not counted.
 
-    ``method``: "holm" (default), "bh" (Benjamini-Hochberg FDR), "bonferroni", "hochberg",
-    "hommel", "by", "sidak", "holm-sidak", "tsbh". ``alpha`` matters only for "tsbh" (whose
-    adjusted values depend on it); :func:`adjust_table` uses it to decide ``reject``.
+    Parameters
+    ----------
+    p : float, array-like or pandas.Series
+        The p-values of the family.
+    method : str, default "holm"
+        The correction: "holm", "bh" (Benjamini-Hochberg FDR), "bonferroni", "hochberg",
+        "hommel", "by", "sidak", "holm-sidak", "tsbh" (R's names are accepted too).
+    alpha : float, default 0.05
+        Matters only for "tsbh" (whose adjusted values depend on it).
+
+    Returns
+    -------
+    float, numpy.ndarray or pandas.Series
+        Adjusted p-values of the same type, shape and index as ``p``.
+
+    Raises
+    ------
+    InputError
+        When a p-value is not a number in [0, 1] or ``method`` is unknown.
+
+    Examples
+    --------
+    >>> adjust_pvalues([0.01, 0.04, 0.03]).tolist()
+    [0.03, 0.06, 0.06]
+    >>> adjust_pvalues([0.01, 0.04, 0.03], "bonferroni").round(2).tolist()
+    [0.03, 0.12, 0.09]
     """
     sm_method = _method(method)
     alpha = check_level(alpha, "alpha")
@@ -92,8 +115,36 @@ def adjust_table(
 ) -> pd.DataFrame:
     """A copy of ``table`` with ``p_adj`` (adjusted ``p``) and ``reject`` (p_adj <= alpha) columns.
 
-    ``by`` names the column(s) that define families (each adjusted on its own); by default the
-    whole table is one family. Rows with a missing p get p_adj NaN and reject False.
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A tidy table with a p-value column.
+    method : str, default "holm"
+        The correction (see :func:`adjust_pvalues`).
+    alpha : float, default 0.05
+        Level of ``reject``.
+    by : str or list of str, optional
+        Grouping: the column(s) whose values define the families, each adjusted on its own
+        (default: the whole table is one family).
+    p : str, default "p"
+        The p-value column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` plus p_adj and reject; rows with a missing p get p_adj NaN and reject False.
+
+    Raises
+    ------
+    InputError
+        When ``p`` or a ``by`` column is missing or a p-value is not a number.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"family": ["a", "a", "b"], "p": [0.01, 0.04, 0.04]})
+    >>> adjust_table(t, by="family")[["p_adj", "reject"]].values.tolist()
+    [[0.02, True], [0.04, True], [0.04, True]]
     """
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"expected a DataFrame, got {type(table).__name__}")

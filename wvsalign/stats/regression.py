@@ -10,12 +10,26 @@ and ``glance()`` (one row of model-level figures), and keeps the statsmodels res
 ``.result`` (its attributes, e.g. ``params`` or ``conf_int()``, are reachable on the result).
 
 Formulas are evaluated with numpy as ``np`` and the namespace of the code that built the
-specification, so ``np.log10(params)`` and the caller's own functions work.
+specification, so ``np.log10(params)`` and the caller's own functions work; the formula words
+``C``, ``Q`` and ``I`` always mean patsy's (a variable of that name in the caller's code is
+ignored), and the random-effect designs of mixed models do not depend on the caller at all.
 
-Inference: OLS uses t statistics with the residual df (with ``cov_type="cluster"``: G - 1 df,
-G clusters, and statsmodels' small-sample factor G/(G-1) (N-1)/(N-K)), as R's
-``lmtest::coeftest`` does; HC3 is MacKinnon & White's (1985) sandwich, the definition of R's
-``sandwich::vcovHC(type = "HC3")``. Logit and mixed models use z statistics.
+Equality with R (checked against stored R 4.2 outputs in ``tests/r/``):
+
+- OLS: estimates, classical and HC0-HC3 standard errors with t on the residual df equal
+  ``lmtest::coeftest(fit, vcov = sandwich::vcovHC(fit, type = "HC3"))``; ``glance()``'s
+  ``aic``/``bic`` equal ``AIC(fit)``/``BIC(fit)`` (the error variance counts as a parameter).
+  ``cov_type="cluster"``: sandwich's ``vcovCL(fit, cluster = ~g)`` (type HC1: G/(G-1) (N-1)/(N-K))
+  with t on G - 1 df, i.e. ``coeftest(fit, vcov = vcovCL(fit, cluster = ~g), df = G - 1)``.
+  Rank-deficient designs: a term that is a linear combination of earlier terms is aliased and
+  reported as NA (NaN estimate, standard error and p, with a warning naming it), as ``lm``.
+- Logit: z statistics as ``coeftest`` on a ``glm``; ``HC0`` equals ``vcovHC(fit, type = "HC0")``
+  and ``cov_type="cluster"`` equals ``vcovCL(fit, cluster = ~g)``'s default for a glm (type HC0
+  with the G/(G-1) cluster adjustment).
+- Mixed models: fixed-effect standard errors are lme4's ``vcov(fit)``, i.e.
+  ``(X' V^-1 X)^-1`` at the estimated variances (not the full-Hessian inverse statsmodels
+  reports), with z statistics; ``aic``/``bic`` of REML and ML fits equal ``AIC(fit)``/``BIC(fit)``
+  of ``lme4::lmer`` (REML fits: from the REML log-likelihood, as R).
 """
 from __future__ import annotations
 
@@ -28,9 +42,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import sparse
+from scipy.sparse import linalg as sparse_linalg
 from statsmodels.tools import sm_exceptions
 
 from ..errors import InputError
+from ..errors import AliasedTermWarning  # noqa: F401  (re-exported)
 from .bootstrap import check_level
 
 OLS_COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
@@ -47,6 +64,10 @@ COV_DESCRIPTIONS = {
 }
 
 _NAME_ERROR = re.compile(r"name '([^']+)' is not defined")
+#: formula words that are patsy's own: a variable of the same name in the caller's code must not hide them
+FORMULA_WORDS = ("C", "Q", "I")
+#: relative tolerance below which a column counts as a linear combination of earlier ones (R's lm.fit)
+ALIAS_TOL = 1e-7
 
 
 def _caller_namespace(depth: int) -> dict[str, Any]:
@@ -120,22 +141,34 @@ class RegressionResult:
 
     @property
     def terms(self) -> list[str]:
-        """Names of the coefficients that tidy() reports (fixed effects for mixed models)."""
+        """Names of the coefficients that tidy() reports (fixed effects for mixed models; aliased terms included)."""
         if self.kind == "mixedlm":
             return list(self.result.fe_params.index)
-        return list(self.result.params.index)
+        return list(self.extra.get("all_terms") or self.result.params.index)
+
+    @property
+    def aliased(self) -> list[str]:
+        """Terms left out as linear combinations of earlier terms (R's NA coefficients)."""
+        return list(self.extra.get("aliased", []))
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
-        """One row per coefficient: term, estimate, std_error, statistic, p, ci_low, ci_high."""
+        """One row per coefficient: term, estimate, std_error, statistic, p, ci_low, ci_high.
+
+        Aliased terms (see :attr:`aliased`) have NaN in every numeric column, as R's NA.
+        """
         level = check_level(level)
         res, terms = self.result, self.terms
-        ci = pd.DataFrame(res.conf_int(alpha=1 - level)).loc[terms]
+
+        def col(values) -> np.ndarray:
+            return pd.Series(values).reindex(terms).to_numpy(float)
+
+        ci = pd.DataFrame(res.conf_int(alpha=1 - level)).reindex(terms)
         out = pd.DataFrame({
             "term": terms,
-            "estimate": pd.Series(res.params).loc[terms].to_numpy(float),
-            "std_error": pd.Series(res.bse).loc[terms].to_numpy(float),
-            "statistic": pd.Series(res.tvalues).loc[terms].to_numpy(float),
-            "p": pd.Series(res.pvalues).loc[terms].to_numpy(float),
+            "estimate": col(res.params),
+            "std_error": col(res.bse),
+            "statistic": col(res.tvalues),
+            "p": col(res.pvalues),
             "ci_low": ci.iloc[:, 0].to_numpy(float),
             "ci_high": ci.iloc[:, 1].to_numpy(float),
         })
@@ -157,8 +190,25 @@ class RegressionResult:
             row.update({f"n_{k}": v for k, v in self.extra.get("levels", {}).items()})
             row.update({f"var_{k}": float(v) for k, v in self.variance_components().items()})
             row.update(reml=bool(res.method == "REML"), converged=bool(res.converged))
-        row.update(loglik=float(res.llf), aic=float(res.aic), bic=float(res.bic), cov_type=self.cov_type)
+        loglik, n_par = float(res.llf), self._n_parameters()
+        row.update(loglik=loglik, aic=-2 * loglik + 2 * n_par, bic=-2 * loglik + np.log(float(res.nobs)) * n_par,
+                   cov_type=self.cov_type)
         return pd.DataFrame([row])
+
+    def _n_parameters(self) -> int:
+        """Parameters counted by R's AIC/BIC: coefficients (+ the error variance of OLS), as ``logLik``'s df.
+
+        OLS: rank + 1 (sigma); logit: rank; mixed models: fixed effects + variance parameters +
+        the residual variance (lme4's ``length(beta) + length(theta) + 1``).
+        """
+        res = self.result
+        if self.kind == "ols":
+            return len(res.params) + 1
+        if self.kind == "logit":
+            return len(res.params)
+        if res.freepat is not None:
+            return int(res.freepat.get_packed(use_sqrt=False, has_fe=True).sum()) + 1
+        return int(np.asarray(res.params).size) + 1
 
     def variance_components(self) -> pd.Series:
         """Mixed models: the estimated variances of the random intercepts and of the residual."""
@@ -178,6 +228,9 @@ class RegressionResult:
         header = (f"wvsalign {self.kind}: {self.model.formula}\n"
                   f"n = {int(self.result.nobs)}; covariance type: {self.cov_type}"
                   + (f" ({self.cov_note})" if self.cov_note else ""))
+        if self.aliased:
+            header += (f"\n{len(self.aliased)} coefficient(s) not defined because of singularities (NA): "
+                       + ", ".join(self.aliased))
         return RegressionSummary(header, self.result.summary())
 
     def __repr__(self) -> str:
@@ -213,7 +266,10 @@ class _FormulaModel:
         return self.data.reset_index(drop=True)
 
     def _env(self) -> dict[str, Any]:
-        return dict(self.eval_env)
+        env = dict(self.eval_env)
+        for word in FORMULA_WORDS:  # patsy's C(), Q() and I() win over the caller's variables
+            env.pop(word, None)
+        return env
 
     def _build(self, cls, data: pd.DataFrame, **kwargs):
         try:
@@ -312,19 +368,74 @@ def _fit_linear(spec, cls, cov_type, groups, allowed, *, use_t: bool, maxiter: i
             raise binary_error
     fit_kwargs: dict[str, Any] = {"cov_type": cov_type, "use_t": use_t}
     note = COV_DESCRIPTIONS[cov_type]
+    n_clusters = 0
     if cov_type == "cluster":
         codes = pd.factorize(labels.loc[model.data.row_labels])[0]
         n_clusters = int(codes.max()) + 1
+        if n_clusters < 2:
+            raise InputError(f"cov_type='cluster' needs at least 2 clusters; {group_name} has {n_clusters}",
+                             column=group_name if isinstance(groups, str) else None)
         fit_kwargs["cov_kwds"] = {"groups": codes}
-        note += (f" by {group_name}, {n_clusters} clusters, small-sample factor G/(G-1)(N-1)/(N-K)"
-                 + (f", t with {n_clusters - 1} df" if use_t else ""))
+        if spec.kind == "logit":  # sandwich::vcovCL's default for a glm: HC0 with the G/(G-1) adjustment
+            fit_kwargs["cov_kwds"]["use_correction"] = False
+            note += f" by {group_name}, {n_clusters} clusters, type HC0 with factor G/(G-1) (vcovCL's glm default)"
+        else:  # vcovCL's default for lm: HC1, i.e. G/(G-1) (N-1)/(N-K); t with G - 1 df
+            note += (f" by {group_name}, {n_clusters} clusters, type HC1: factor G/(G-1)(N-1)/(N-K)"
+                     f", t with {n_clusters - 1} df")
+    all_terms = list(model.exog_names)
+    aliased_idx = _aliased_columns(np.asarray(model.exog, dtype=float))
+    extra: dict[str, Any] = {}
+    if aliased_idx:
+        aliased = [all_terms[j] for j in aliased_idx]
+        keep = [j for j in range(len(all_terms)) if j not in set(aliased_idx)]
+        exog = pd.DataFrame(np.asarray(model.exog)[:, keep], columns=[all_terms[j] for j in keep])
+        model = cls(np.asarray(model.endog, dtype=float), exog)
+        extra = {"all_terms": all_terms, "aliased": aliased}
+        warnings.warn(f"{spec.kind} {spec.formula!r}: {len(aliased)} coefficient(s) not defined because of "
+                      f"singularities (a linear combination of earlier terms): {', '.join(map(repr, aliased))}; "
+                      f"reported as NA, as R's lm/glm", AliasedTermWarning, stacklevel=4)
     if spec.kind == "logit":
         fit_kwargs.update(disp=False, maxiter=maxiter, method="newton")
         fit_kwargs.pop("use_t")
         result = _fit_logit(model, spec.formula, fit_kwargs)
+        if cov_type == "cluster":
+            _set_cov(result, np.asarray(result.cov_params_default) * n_clusters / (n_clusters - 1),
+                     default=True)
     else:
         result = model.fit(**fit_kwargs)
-    return RegressionResult(spec, result, cov_type, note)
+    return RegressionResult(spec, result, cov_type, note, extra)
+
+
+def _aliased_columns(exog: np.ndarray, tol: float = ALIAS_TOL) -> list[int]:
+    """Columns of ``exog`` that are linear combinations of earlier columns, in order.
+
+    As R's ``lm.fit`` (LINPACK dqrdc2 with ``tol = 1e-7``): a column whose part orthogonal to the
+    earlier kept columns has a norm below ``tol`` times its own norm is aliased.
+    """
+    n, k = exog.shape
+    basis = np.zeros((n, 0))
+    aliased = []
+    for j in range(k):
+        column = exog[:, j]
+        norm = float(np.linalg.norm(column))
+        resid = column - basis @ (basis.T @ column)
+        resid = resid - basis @ (basis.T @ resid)  # twice is enough (Gram-Schmidt re-orthogonalisation)
+        rnorm = float(np.linalg.norm(resid))
+        if norm == 0.0 or rnorm < tol * norm:
+            aliased.append(j)
+        else:
+            basis = np.column_stack([basis, resid / rnorm])
+    return aliased
+
+
+def _set_cov(result, cov: np.ndarray, *, default: bool) -> None:
+    """Replace the parameter covariance of a statsmodels result and drop its cached bse/t/p."""
+    inner = getattr(result, "_results", result)
+    if default:
+        inner.cov_params_default = cov
+    else:
+        inner.normalized_cov_params = cov / inner.scale
+    inner._cache = {}
 
 
 def _fit_logit(model, formula: str, fit_kwargs: dict[str, Any]):
@@ -353,6 +464,10 @@ class MixedLMModel(_FormulaModel):
     variance component per column (``vc_formula``). ``nested=True``: random intercepts for the
     first column (the groups) and for each level of the second within the first (variance
     components inside each group). One ``random`` column: an ordinary random-intercept model.
+
+    Fixed-effect standard errors are lme4's, ``(X' V^-1 X)^-1`` at the estimated variances
+    (:func:`fixed_effects_vcov`), with z statistics; ``glance()``'s AIC/BIC are R's, also for
+    REML fits (from the REML log-likelihood).
     """
 
     kind = "mixedlm"
@@ -377,15 +492,19 @@ class MixedLMModel(_FormulaModel):
                                  column=col)
         data = data.loc[data[list(self.random)].notna().all(axis=1)]
         levels = {col: int(data[col].nunique()) for col in self.random}
+        # the random-effect designs use string copies of the grouping columns under names of our own:
+        # "0 + _wvsalign_re1" is a full set of indicators without C() or Q(), whatever the caller defines
+        re_cols = {col: f"_wvsalign_re{i}" for i, col in enumerate(self.random)}
+        data = data.assign(**{name: data[col].astype(str) for col, name in re_cols.items()})
         if len(self.random) == 1 or self.nested:
             group = self.random[0]
-            vcf = {col: f"0 + C(Q({col!r}))" for col in self.random[1:]}
+            vcf = {col: f"0 + {re_cols[col]}" for col in self.random[1:]}
             kwargs: dict[str, Any] = {"groups": group, "re_formula": "1"}
             note = (f"random intercepts: {group}" + (f", {self.random[1]} nested in {group}" if vcf else ""))
         else:
             group = None
             data = data.assign(_wvsalign_all=0)
-            vcf = {col: f"0 + C(Q({col!r}))" for col in self.random}
+            vcf = {col: f"0 + {re_cols[col]}" for col in self.random}
             kwargs = {"groups": "_wvsalign_all", "re_formula": "0"}
             note = "crossed random intercepts: " + " + ".join(self.random)
         if vcf:
@@ -399,7 +518,59 @@ class MixedLMModel(_FormulaModel):
         if method is not None:
             fit_kwargs["method"] = method
         result = model.fit(**fit_kwargs)
+        k_fe = model.k_fe
+        cov = np.array(result.cov_params(), dtype=float)  # the full-Hessian inverse
+        cov[:k_fe, :] = 0.0
+        cov[:, :k_fe] = 0.0
+        cov[:k_fe, :k_fe] = fixed_effects_vcov(result)
+        _set_cov(result, cov, default=False)
+        note += "; fixed-effect SEs from (X'V^-1 X)^-1, as lme4"
         return RegressionResult(self, result, "nonrobust", note, {"group": group, "levels": levels})
+
+
+def fixed_effects_vcov(result) -> np.ndarray:
+    """lme4's covariance of the fixed effects of a statsmodels MixedLM fit: ``(X' V^-1 X)^-1``.
+
+    ``V = Z D Z' + sigma^2 I`` at the estimated variances (``D``: the random-effect covariance and
+    the variance components). With ``Lambda = D^(1/2) / sigma`` (a symmetric square root, so that
+    a variance at zero is allowed), per group of the model
+    ``X' V^-1 X = (X'X - B' (I + Lambda' Z'Z Lambda)^-1 B) / sigma^2`` with ``B = Lambda' Z'X``
+    (Woodbury), computed with sparse matrices.
+
+    Parameters
+    ----------
+    result : statsmodels MixedLMResults
+        A fitted model (REML or ML).
+
+    Returns
+    -------
+    numpy.ndarray
+        The (k_fe, k_fe) covariance matrix of the fixed effects, as R's ``vcov(lmer_fit)``.
+    """
+    model = getattr(result, "model")
+    scale = float(result.scale)
+    k_fe = model.k_fe
+    lam_re = None
+    if model.k_re > 0:
+        w, u = np.linalg.eigh(np.asarray(result.cov_re_unscaled, dtype=float))
+        lam_re = (u * np.sqrt(np.clip(w, 0.0, None))) @ u.T
+    vcomp = np.sqrt(np.clip(np.atleast_1d(np.asarray(result.vcomp, dtype=float)) / scale, 0.0, None))
+    xvx = np.zeros((k_fe, k_fe))
+    for g in range(len(model.group_labels)):
+        x = np.asarray(model.exog_li[g], dtype=float)
+        blocks = []
+        if lam_re is not None:
+            blocks.append(sparse.csr_array(np.asarray(model.exog_re_li[g], dtype=float) @ lam_re))
+        for k in range(model.k_vc):
+            blocks.append(sparse.csr_array(model.exog_vc.mats[k][g]) * vcomp[k])
+        xvx += x.T @ x
+        if not blocks:
+            continue
+        zl = sparse.hstack(blocks, format="csc")
+        inner = (sparse.identity(zl.shape[1], format="csc") + zl.T @ zl).tocsc()
+        b = np.asarray((zl.T @ x), dtype=float)
+        xvx -= b.T @ sparse_linalg.splu(inner).solve(b)
+    return scale * np.linalg.inv(xvx)
 
 
 def ols(formula: str, data: pd.DataFrame, *, cov_type: str = "nonrobust",

@@ -2,7 +2,7 @@
 
 A model's mean score for one country and item should not depend on how the question was put.
 Two checks on a scores table that keeps the variant columns (``model_mean_scores(probs, bank)``
-with ``by=None``):
+with ``variants=None``, the default):
 
 - ``format_effects``: per model x item x format factor (instruction, label_style,
   option_order, template, language), the shift of the model's mean score across the factor's
@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .. import tables
+from ..contracts import HUMAN, VARIANT_COLUMNS
 from ..errors import InputError, check_choice
-from ..tables import VARIANT_COLUMNS
+from ._validation import check_table, human_rows, variant_columns
 from .bootstrap import BLOCK_BYTES, check_count, check_level, permutation_pvalue
 from .correlation import ALIGNMENT_COLUMNS, BY, GROUP_COLUMN
-from .scores import DEFAULT_COUNTRY, variant_columns
+from .scores import DEFAULT_COUNTRY
 
 #: format factors tested by default (language too, when present)
 FACTORS = ("instruction", "label_style", "option_order", "template", "language")
@@ -45,11 +45,11 @@ _ONEHOT_MAX_PERMUTATIONS = 24  # up to 4 levels: level means by one matmul per l
 _MAX_RANKED_LEVELS = 20  # 20! < 2**63: random level orders drawn as int64 ranks up to 20 levels
 
 
-def _model_rows(scores: pd.DataFrame, human_source: str) -> pd.DataFrame:
-    tables.check(scores, "scores")
-    models = scores[(scores["source"] != human_source) & (scores["country"] != DEFAULT_COUNTRY)]
+def _model_rows(scores: pd.DataFrame, human_model: str, function: str) -> pd.DataFrame:
+    check_table(scores, "scores", argument="scores", function=function)
+    models = scores[~human_rows(scores, human_model) & (scores["country"] != DEFAULT_COUNTRY).to_numpy()]
     if models.empty:
-        raise InputError("the scores table has no model rows for a country", column="source")
+        raise InputError("the scores table has no model rows for a country", column="model")
     return models
 
 
@@ -134,18 +134,45 @@ def format_effects(
     factors: Sequence[str] | None = None,
     n_perm: int = 9999,
     seed: int = 0,
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Shift of model mean scores across the levels of each prompt-format factor, per item.
 
-    Columns: model, factor, item_id, category, metric ("format_shift"), estimate (max - min of
-    the level means), level_min / level_max (the levels with the lowest / highest mean),
-    level_sd (SD of the level means), human_sd (between-country SD of the human mean scores,
-    NaN without human rows), ratio (estimate / human_sd), p (permutation, one-sided), n
-    (strata: country x other factors with every level present), levels, method.
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table that keeps the variant columns (``model_mean_scores(probs)``).
+    factors : list of str, optional
+        Format factors to test (default: instruction, label_style, option_order, template,
+        language; those that vary).
+    n_perm : int, default 9999
+        Permutations of the level labels within strata (exact when there are fewer arrangements).
+    seed : int, default 0
+        Seed.
+    human_model : str, default "human"
+        The ``model`` value of the people's rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns model, factor, item_id, category, metric ("format_shift"), estimate (max - min
+        of the level means), level_min / level_max (the levels with the lowest / highest mean),
+        level_sd, human_sd (between-country SD of the human mean scores), ratio (estimate /
+        human_sd), p (permutation, one-sided), n (strata), levels, method.
+
+    Raises
+    ------
+    InputError
+        When ``scores`` is not a scores table, a factor is not a variant column, or no factor
+        varies.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> effects = wa.stats.format_effects(wa.stats.mean_scores(probs, human, bank))  # doctest: +SKIP
     """
     n_perm = check_count(n_perm, "n_perm", 1)
-    models = _model_rows(scores, human_source)
+    models = _model_rows(scores, human_model, "format_effects")
     present = variant_columns(models)
     wanted = [f for f in (FACTORS if factors is None else factors)]
     unknown = [f for f in wanted if f not in VARIANT_COLUMNS]
@@ -155,11 +182,11 @@ def format_effects(
     tested = [f for f in wanted if f in present and models[f].nunique() > 1]
     if not tested:
         raise InputError(f"no prompt-format factor varies in the scores table (variant columns present: {present}); "
-                         "score several variants and keep them with model_mean_scores(..., by=None)")
-    human = scores[scores["source"] == human_source]
+                         "score several variants and keep them with model_mean_scores(..., variants=None)")
+    human = scores[human_rows(scores, human_model)]
     human_sd = human.groupby("item_id")["mean_score"].std(ddof=1) if len(human) else pd.Series(dtype=float)
     out = []
-    for (model,), rows in models.groupby(["source"], sort=True):
+    for (model,), rows in models.groupby(["model"], sort=True):
         for factor in tested:
             if rows[factor].nunique() < 2:
                 continue
@@ -292,20 +319,47 @@ def variant_agreement(
     by: str = "item",
     variants: Sequence[str] | None = None,
     level: float = 0.95,
-    human_source: str = "human",
+    human_model: str = HUMAN,
 ) -> pd.DataFrame:
     """Agreement of model mean scores across prompt variants, per model and group.
 
-    Raters: the combinations of the ``variants`` columns (default: every variant column that
-    varies). Targets: country x item pairs of the group (``by``: "item" (countries of an item;
-    default: does the format keep the between-country pattern?), "country", "category",
-    "overall" (pooled targets are dominated by between-item differences)). ICC uses targets
-    rated under every variant; alpha uses all pairable values. Rows per model x group x metric
-    (icc2_1, icc3_1, krippendorff_alpha) in the alignment vocabulary plus n_raters.
+    Raters: the combinations of the ``variants`` columns. Targets: the country x item pairs of
+    the group. ICC uses targets rated under every variant; alpha uses all pairable values.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table that keeps the variant columns.
+    by : {"item", "country", "category", "overall"}, default "item"
+        Grouping: the countries of an item (does the format keep the between-country
+        pattern?), the items of a country, a category, or all (dominated by between-item
+        differences).
+    variants : list of str, optional
+        The variant columns whose combinations are the raters (default: those that vary).
+    level : float, default 0.95
+        Confidence level of the ICC intervals.
+    human_model : str, default "human"
+        The ``model`` value of the people's rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows per model x group x metric (icc2_1, icc3_1: method "F-test", ci_method
+        "mcgraw-wong"; krippendorff_alpha: no p) in the alignment vocabulary plus n_raters.
+
+    Raises
+    ------
+    InputError
+        When ``scores`` is not a scores table or no variant column varies.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> icc = wa.stats.variant_agreement(scores, by="item")  # doctest: +SKIP
     """
     by = check_choice(by, "by", BY)
     level = check_level(level)
-    models = _model_rows(scores, human_source)
+    models = _model_rows(scores, human_model, "variant_agreement")
     present = variant_columns(models, min_values=2)
     raters = present if variants is None else list(variants)
     bad = [c for c in raters if c not in models.columns]
@@ -313,11 +367,11 @@ def variant_agreement(
         raise InputError(f"argument variants={raters!r}: column(s) {bad} not in the scores table")
     if not raters:
         raise InputError("no variant column varies: agreement across variants needs scores of several prompt "
-                         "variants (model_mean_scores(..., by=None))")
+                         "variants (model_mean_scores(..., variants=None))")
     group_col = GROUP_COLUMN[by]
     rater = models.groupby(raters, sort=True, dropna=False).ngroup()  # one rater per variant combination
     out = []
-    for (model,), mrows in models.assign(_rater=rater).groupby(["source"], sort=True):
+    for (model,), mrows in models.assign(_rater=rater).groupby(["model"], sort=True):
         wide = mrows.pivot_table(index=["country", "item_id"], columns="_rater", values="mean_score", aggfunc="mean")
         targets = wide.index.to_frame(index=False)
         if group_col == "category":
@@ -346,4 +400,5 @@ def variant_agreement(
     order = {"icc2_1": 0, "icc3_1": 1, "krippendorff_alpha": 2}
     result = result.sort_values(["model", "group"], kind="stable")
     result = result.iloc[np.lexsort((result["metric"].map(order), result["group"].astype(str), result["model"]))]
-    return tables.check(result[list(ALIGNMENT_COLUMNS) + ["n_raters"]].reset_index(drop=True), "alignment")
+    return check_table(result[list(ALIGNMENT_COLUMNS) + ["n_raters"]].reset_index(drop=True), "alignment",
+                       argument="scores", function="variant_agreement")

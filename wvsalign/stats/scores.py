@@ -32,31 +32,19 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import tables
+from ..contracts import HUMAN, NO_COUNTRY
 from ..errors import InputError, check_choice
-from ..prompts import NO_COUNTRY
 from ..survey.items import ItemBank
-from ..tables import VARIANT_COLUMNS
+from ._validation import (
+    bank_or_default, check_items, check_table, check_variants, codes_as_int, variant_columns,
+)
+
+__all__ = ["SCALES", "DEFAULT_COUNTRY", "variant_columns", "nominal_items", "drop_nominal", "model_mean_scores",
+           "human_mean_scores", "mean_scores"]
 
 SCALES = ("unit", "kim_baek", "position")
 #: the country code of the no-country default condition
 DEFAULT_COUNTRY = NO_COUNTRY
-
-
-def variant_columns(frame: pd.DataFrame, *, min_values: int = 1) -> list[str]:
-    """The variant columns of ``frame`` (in :data:`VARIANT_COLUMNS` order) with at least
-    ``min_values`` distinct non-missing values: 0 every one present, 1 (default) those in use,
-    2 those that vary."""
-    def enough(col: pd.Series) -> bool:
-        if min_values <= 1:
-            return min_values <= 0 or bool(col.notna().any())
-        return col.nunique() >= min_values
-
-    return [c for c in VARIANT_COLUMNS if c in frame.columns and enough(frame[c])]
-
-
-def _bank(bank: ItemBank | None) -> ItemBank:
-    return ItemBank.wvs7() if bank is None else bank
 
 
 def nominal_items(bank: ItemBank) -> list[str]:
@@ -92,24 +80,6 @@ def _option_table(bank: ItemBank, scale: str) -> pd.DataFrame:
     return out
 
 
-def _codes_as_int(df: pd.DataFrame, source: str) -> pd.Series:
-    codes = pd.to_numeric(df["code"], errors="coerce")
-    bad = codes.isna() | (codes != np.round(codes))
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError("option codes must be integers (WVS codes)", file=source, column="code", row=row,
-                         value=df["code"].iloc[row])
-    return codes.astype(np.int64)
-
-
-def _check_items(df: pd.DataFrame, bank: ItemBank, source: str) -> None:
-    unknown = ~df["item_id"].isin(bank.ids)
-    if unknown.any():
-        row = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise InputError(f"item not in the item bank {bank.name!r}; expected ids such as {bank.ids[:3]}",
-                         file=source, column="item_id", row=row, value=df["item_id"].iloc[row])
-
-
 def _expected_score(df: pd.DataFrame, weight: str, keys: list[str], options: pd.DataFrame) -> pd.DataFrame:
     """Per ``keys`` group: sum w s / sum w over scored codes (renormalised), as ``mean_score``."""
     merged = df.merge(options[["item_id", "code", "value"]], on=["item_id", "code"], how="left")
@@ -132,42 +102,59 @@ def _expected_score(df: pd.DataFrame, weight: str, keys: list[str], options: pd.
 _NO_MEAN = "their options have no order, so a mean score means nothing"
 
 
-def _variant_keys(probs: pd.DataFrame, by: Sequence[str] | str | None) -> list[str]:
-    present = variant_columns(probs, min_values=0)
-    if by is None:
-        return present
-    wanted = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in wanted if c not in probs.columns]
-    if missing:
-        raise InputError(f"argument by={wanted!r}: column(s) {missing} not in the probs table; "
-                         f"variant columns present: {present}")
-    return wanted
-
-
 def model_mean_scores(
     probs: pd.DataFrame,
     bank: ItemBank | None = None,
     *,
     scale: str = "unit",
-    by: Sequence[str] | str | None = None,
+    variants: Sequence[str] | str | None = None,
 ) -> pd.DataFrame:
-    """Model mean score per model x country x item (x prompt variant): the scores table.
+    """Model mean score per model x country x item (x prompt variant): the model rows of the scores table.
 
     Each prompt's score is sum_k p_k s_k over the scored options (renormalised); prompts are
-    then averaged with equal weight within model x country x item x ``by``. ``by=None`` keeps
-    every variant column present (template, instruction, label_style, option_order, language:
-    one row per variant combination); ``by=[]`` averages over all variants; a list keeps those.
-    Country ``NONE`` rows (the no-country default condition) are kept as they are.
-    Columns: source (the model), country, item_id, category, mean_score, the kept variant
-    columns, n_prompts, scale.
+    then averaged with equal weight within model x country x item x ``variants``. Country
+    ``NONE`` rows (the no-country default condition) are kept as they are.
+
+    Parameters
+    ----------
+    probs : pandas.DataFrame
+        A probs table (contract ``probs``: model, prompt_id, item_id, country, template,
+        code, label, prob, logprob, valid_mass).
+    bank : ItemBank, optional
+        The item bank holding the option scores (default: the embedded WVS-7 bank).
+    scale : {"unit", "kim_baek", "position"}, default "unit"
+        The score scale (see the module docstring).
+    variants : str or list of str, optional
+        The prompt-variant columns kept apart: ``None`` (default) keeps every variant
+        column present (template, instruction, label_style, option_order, language: one
+        row per variant combination), ``[]`` averages over all variants, a list keeps
+        those named.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns model, country, item_id, category, mean_score, the kept variant columns,
+        n_prompts (prompts averaged), scale.
+
+    Raises
+    ------
+    InputError
+        When ``probs`` is not a probs table (the missing columns are named), a code is not
+        an integer, an item is not in ``bank``, ``scale`` is unknown or a ``variants``
+        column is absent.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> scores = wa.stats.model_mean_scores(probs, bank, variants=[])  # doctest: +SKIP
     """
-    tables.check(probs, "probs")
-    bank = _bank(bank)
+    check_table(probs, "probs", argument="probs", function="model_mean_scores")
+    bank = bank_or_default(bank)
     options = _option_table(bank, scale)
-    keep = _variant_keys(probs, by)
+    keep = check_variants(probs, variants, "probs")
     df = probs.copy()
-    df["code"] = _codes_as_int(df, "probs")
-    _check_items(df, bank, "probs")
+    df["code"] = codes_as_int(df, "probs")
+    check_items(df, bank, "probs")
     df = drop_nominal(df, bank, _NO_MEAN)
     all_variants = variant_columns(df, min_values=0)
     prompt_keys = ["model", "prompt_id"]
@@ -178,33 +165,57 @@ def model_mean_scores(
     out = (per_prompt.groupby(group, sort=False, dropna=False)
            .agg(mean_score=("mean_score", "mean"), n_prompts=("mean_score", "size")).reset_index())
     out = out.merge(options.drop_duplicates("item_id")[["item_id", "category"]], on="item_id", how="left")
-    out = out.rename(columns={"model": "source"})
     out["scale"] = scale
-    cols = ["source", "country", "item_id", "category", "mean_score"] + keep + ["n_prompts", "scale"]
-    return out[cols].sort_values(["source"] + keep + ["country", "item_id"], kind="stable").reset_index(drop=True)
+    cols = ["model", "country", "item_id", "category", "mean_score"] + keep + ["n_prompts", "scale"]
+    return out[cols].sort_values(["model"] + keep + ["country", "item_id"], kind="stable").reset_index(drop=True)
 
 
 def human_mean_scores(human: pd.DataFrame, bank: ItemBank | None = None, *, scale: str = "unit") -> pd.DataFrame:
-    """Human mean score per country x item: sum_k r_k s_k over scored options (renormalised).
+    """Human mean score per country x item: sum_k r_k s_k over the scored options (renormalised).
 
-    Columns: source ("human"), country, item_id, category, mean_score, n, n_eff (as given in the
-    human table: respondents with a valid answer, Kish effective n), scale.
+    Parameters
+    ----------
+    human : pandas.DataFrame
+        A human table (contract ``human``: country, item_id, code, share, n, n_eff).
+    bank : ItemBank, optional
+        The item bank holding the option scores (default: the embedded WVS-7 bank).
+    scale : {"unit", "kim_baek", "position"}, default "unit"
+        The score scale (see the module docstring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns model ("human"), country, item_id, category, mean_score, n, n_eff (as given
+        in the human table: respondents with a valid answer, Kish effective n), scale.
+
+    Raises
+    ------
+    InputError
+        When ``human`` is not a human table, a code is not an integer, an item is not in
+        ``bank`` or ``scale`` is unknown.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> human = wa.synthetic_human(wa.ItemBank.wvs7().filter(ids=["Q46"]), ["USA", "JPN"])
+    >>> sorted(wa.stats.human_mean_scores(human)[["model", "country"]].itertuples(index=False, name=None))
+    [('human', 'JPN'), ('human', 'USA')]
     """
-    tables.check(human, "human")
-    bank = _bank(bank)
+    check_table(human, "human", argument="human", function="human_mean_scores")
+    bank = bank_or_default(bank)
     options = _option_table(bank, scale)
     df = human.copy()
-    df["code"] = _codes_as_int(df, "human")
-    _check_items(df, bank, "human")
+    df["code"] = codes_as_int(df, "human")
+    check_items(df, bank, "human")
     df = drop_nominal(df, bank, _NO_MEAN)
     keys = ["country", "item_id"]
     out = _expected_score(df, "share", keys, options)
     sizes = df.groupby(keys, sort=False)[["n", "n_eff"]].first().reset_index()
     out = out.merge(sizes, on=keys, how="left")
     out = out.merge(options.drop_duplicates("item_id")[["item_id", "category"]], on="item_id", how="left")
-    out.insert(0, "source", "human")
+    out.insert(0, "model", HUMAN)
     out["scale"] = scale
-    cols = ["source", "country", "item_id", "category", "mean_score", "n", "n_eff", "scale"]
+    cols = ["model", "country", "item_id", "category", "mean_score", "n", "n_eff", "scale"]
     return out[cols].sort_values(["country", "item_id"], kind="stable").reset_index(drop=True)
 
 
@@ -214,16 +225,48 @@ def mean_scores(
     bank: ItemBank | None = None,
     *,
     scale: str = "unit",
-    by: Sequence[str] | str | None = None,
+    variants: Sequence[str] | str | None = None,
 ) -> pd.DataFrame:
-    """The scores table: human rows (source "human") and model rows (source = model name) stacked."""
+    """The scores table: the people's rows (model "human") and the model rows stacked.
+
+    Parameters
+    ----------
+    probs : pandas.DataFrame, optional
+        A probs table (see :func:`model_mean_scores`).
+    human : pandas.DataFrame, optional
+        A human table (see :func:`human_mean_scores`).
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+    scale : {"unit", "kim_baek", "position"}, default "unit"
+        The score scale.
+    variants : str or list of str, optional
+        Variant columns kept apart in the model rows (see :func:`model_mean_scores`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The scores table (contract ``scores``: model, country, item_id, category,
+        mean_score), human rows first, plus the columns of the two parts.
+
+    Raises
+    ------
+    InputError
+        When neither table is given, or as :func:`model_mean_scores` and
+        :func:`human_mean_scores`.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> scores = wa.stats.mean_scores(probs, human, bank)  # doctest: +SKIP
+    >>> al = wa.stats.alignment(scores, by="category")  # doctest: +SKIP
+    """
     if probs is None and human is None:
         raise InputError("mean_scores needs a probs table, a human table or both")
-    bank = _bank(bank)
+    bank = bank_or_default(bank)
     parts = []
     if human is not None:
         parts.append(human_mean_scores(human, bank, scale=scale))
     if probs is not None:
-        parts.append(model_mean_scores(probs, bank, scale=scale, by=by))
+        parts.append(model_mean_scores(probs, bank, scale=scale, variants=variants))
     out = pd.concat(parts, ignore_index=True, sort=False)
-    return tables.check(out, "scores")
+    return check_table(out, "scores", argument="probs", function="mean_scores")

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
 
-from .. import tables
 from ..errors import InputError, check_choice
 from ..survey.items import ItemBank
+from ._validation import bank_or_default, check_items, check_table, check_variants, codes_as_int, variant_columns
 from .bootstrap import CI_METHODS, RESAMPLE_UNITS, check_count, check_level, cluster_sums, interval
 from .correlation import ALIGNMENT_COLUMNS, BY, GROUP_COLUMN, alignment_frame, group_labels
-from .scores import _bank, _check_items, _codes_as_int, drop_nominal, nominal_items, variant_columns
+from .scores import drop_nominal, nominal_items
 
 METRICS = {"js": "js_similarity", "wasserstein": "wasserstein_similarity"}
 
@@ -45,7 +45,28 @@ def _as_dists(p: np.ndarray | Sequence, q: np.ndarray | Sequence) -> tuple[np.nd
 
 
 def js_similarity(p: np.ndarray | Sequence, q: np.ndarray | Sequence) -> np.ndarray:
-    """1 - Jensen-Shannon distance (base 2) along the last axis; p and q are renormalised first."""
+    """1 - Jensen-Shannon distance (base 2) along the last axis; p and q are renormalised first.
+
+    Parameters
+    ----------
+    p, q : array-like
+        Distributions (or non-negative weights) of equal shape; the last axis holds the options.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        Values in [0, 1]: 1 for identical distributions, 0 for disjoint ones.
+
+    Raises
+    ------
+    InputError
+        When the shapes differ or a value is negative.
+
+    Examples
+    --------
+    >>> float(js_similarity([0.5, 0.5], [0.5, 0.5])), float(js_similarity([1, 0], [0, 1]))
+    (1.0, 0.0)
+    """
     p, q = _as_dists(p, q)
     m = (p + q) / 2.0
     js = (rel_entr(p, m).sum(axis=-1) + rel_entr(q, m).sum(axis=-1)) / (2.0 * np.log(2.0))
@@ -59,10 +80,31 @@ def wasserstein_similarity(
     *,
     span: np.ndarray | float | None = None,
 ) -> np.ndarray:
-    """1 - W1(p, q) / span along the last axis, W1 on the option ``positions``.
+    """1 - W1(p, q) / span along the last axis, W1 the earth mover's distance on the option ``positions``.
 
-    ``positions`` defaults to 0 .. K-1 (and may be (K,) or shaped like p); ``span`` defaults to
-    max - min of the positions, i.e. K - 1 for the bank's positions. p and q are renormalised.
+    Parameters
+    ----------
+    p, q : array-like
+        Distributions of equal shape; the last axis holds the options.
+    positions : array-like, optional
+        Positions of the options ((K,) or shaped like p); default 0 .. K-1.
+    span : float or array-like, optional
+        The normaliser; default max - min of the positions (K - 1 for the bank's positions).
+
+    Returns
+    -------
+    numpy.ndarray or float
+        1 for identical distributions, 0 when all mass sits on opposite ends.
+
+    Raises
+    ------
+    InputError
+        When the shapes differ or a value is negative.
+
+    Examples
+    --------
+    >>> float(wasserstein_similarity([1, 0, 0], [0, 0, 1])), float(wasserstein_similarity([1, 0, 0], [0, 1, 0]))
+    (0.0, 0.5)
     """
     p, q = _as_dists(p, q)
     pos = np.broadcast_to(np.arange(p.shape[-1], dtype=np.float64) if positions is None
@@ -129,24 +171,21 @@ def similarity_cells(
     if metric == "wasserstein" and not drop_refusals:
         raise InputError("metric='wasserstein' needs drop_refusals=True: codes without an ordinal position "
                          "(don't know, refusal) cannot be placed on the scale")
-    tables.check(probs, "probs")
-    tables.check(human, "human")
-    bank = _bank(bank)
+    check_table(probs, "probs", argument="probs", function="distribution_similarity")
+    check_table(human, "human", argument="human", function="distribution_similarity")
+    bank = bank_or_default(bank)
     model = probs.copy()
-    model["code"] = _codes_as_int(model, "probs")
-    _check_items(model, bank, "probs")
+    model["code"] = codes_as_int(model, "probs")
+    check_items(model, bank, "probs")
     hum = human.copy()
-    hum["code"] = _codes_as_int(hum, "human")
-    _check_items(hum, bank, "human")
+    hum["code"] = codes_as_int(hum, "human")
+    check_items(hum, bank, "human")
     if metric == "wasserstein":  # (a human row without a model row has nothing to be compared with)
         model = drop_nominal(model, bank, "their options have no order, so a distance between option positions "
                                           "means nothing (metric='js' compares them)")
         hum = hum[~hum["item_id"].isin(nominal_items(bank))]
     present = variant_columns(model, min_values=0)
-    keep = present if variants is None else list(variants)
-    missing = [c for c in keep if c not in model.columns]
-    if missing:
-        raise InputError(f"argument variants={keep!r}: column(s) {missing} not in the probs table")
+    keep = check_variants(model, variants, "probs")
     cols = _columns(bank, model, hum, drop_refusals)
     n_cols = int(cols["col"].max()) + 1
     prompt_keys = ["model", "prompt_id", "country", "item_id"] + present
@@ -222,7 +261,7 @@ def aggregate_cells(
     return alignment_frame(
         labels[keys], group_by=by, group=labels[group_col] if group_col else "all",
         metric=labels["metric"] if "metric" in labels else "mean", estimate=estimate, ci_low=low, ci_high=high,
-        p=np.nan, n=n, method="mean", ci_method=ci_method if ci == "bootstrap" else "none", resampled=units,
+        p=np.nan, n=n, method="none", ci_method=ci_method if ci == "bootstrap" else "none", resampled=units,
         level=level)
 
 
@@ -242,17 +281,53 @@ def distribution_similarity(
     level: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Similarity of model and human answer distributions.
+    """Similarity of model and human answer distributions, per cell or aggregated per group.
 
-    ``metric``: "js" (1 - Jensen-Shannon distance) or "wasserstein" (1 - W1/(K-1)).
-    ``by=None``: one row per model x variants x country x item (model, variants, country,
-    item_id, category, metric, estimate, n_prompts). ``by`` in "country", "category", "item",
-    "overall": the mean of those values per group in the alignment vocabulary, with a
-    cluster-bootstrap CI (``resample`` countries/items/both; see :func:`wvsalign.stats.alignment`)
-    and p = NaN. ``variants``: variant columns kept apart (None: all present; []: averaged).
-    ``drop_refusals``: leave out codes without a score and renormalise (default); False keeps
-    every code seen on either side (JS only). Prompts with country ``NONE`` have no human
-    counterpart and are left out (see :func:`wvsalign.stats.default_ranking`).
+    Prompts with country ``NONE`` have no human counterpart and are left out (see
+    :func:`wvsalign.stats.default_ranking`).
+
+    Parameters
+    ----------
+    probs : pandas.DataFrame
+        A probs table (contract ``probs``).
+    human : pandas.DataFrame
+        A human table (contract ``human``).
+    bank : ItemBank, optional
+        The item bank (default: the embedded WVS-7 bank).
+    metric : {"js", "wasserstein"}, default "js"
+        1 - Jensen-Shannon distance, or 1 - W1/(K-1) (ordinal items only).
+    drop_refusals : bool, default True
+        Leave out codes without a score and renormalise; False keeps every code seen on either
+        side (JS only).
+    by : {"country", "category", "item", "overall"}, optional
+        Grouping. None: one row per model x variants x country x item. Else the mean per group
+        in the alignment vocabulary, with a cluster-bootstrap CI and p = NaN (method "none").
+    variants : list of str, optional
+        Variant columns kept apart (None: all present; []: averaged).
+    ci : {"bootstrap", "none"}, default "bootstrap"
+        Interval of the group means.
+    resample : {"countries", "items", "both"}, default "countries"
+        Bootstrap clusters (see :func:`wvsalign.stats.alignment`).
+    n_boot, ci_method, level, seed
+        As in :func:`wvsalign.stats.alignment`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by=None``: model, variants, country, item_id, category, metric, estimate, n_prompts.
+        Else the alignment table (metric "js_similarity" or "wasserstein_similarity").
+
+    Raises
+    ------
+    InputError
+        When a table is not the one expected (its missing columns are named), a code or item
+        is unknown, or no prompt shares a country and item with the human table.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> cells = wa.stats.distribution_similarity(probs, human, bank)  # doctest: +SKIP
+    >>> per_country = wa.stats.distribution_similarity(probs, human, bank, by="country")  # doctest: +SKIP
     """
     cells = similarity_cells(probs, human, bank, metric=metric, drop_refusals=drop_refusals, variants=variants)
     if by is None:
@@ -260,4 +335,5 @@ def distribution_similarity(
     keys = ["model"] + variant_columns(cells, min_values=0)
     out = aggregate_cells(cells, by=by, keys=keys, ci=ci, resample=resample, n_boot=n_boot, ci_method=ci_method,
                           level=level, seed=seed)
-    return tables.check(out[keys + [c for c in ALIGNMENT_COLUMNS if c != "model"]], "alignment")
+    return check_table(out[keys + [c for c in ALIGNMENT_COLUMNS if c != "model"]], "alignment",
+                       argument="probs", function="distribution_similarity")

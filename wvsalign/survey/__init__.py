@@ -16,11 +16,11 @@ _LAZY: dict[str, str] = {
     "Countries": ".countries",
     "Country": ".countries",
     "read_wvs": ".readers",
-    "WVSData": ".readers",
+    "WVSData": ".wvsdata",
     "human_distributions": ".distributions",
     "dropped_cells": ".distributions",
     "NEGATIVE_CODES": ".distributions",
-    "DataWarning": ".distributions",
+    "DataWarning": "wvsalign.errors",
     "read_aggregates": ".aggregates",
     "synthetic_respondents": ".synthetic",
     "synthetic_human": ".synthetic",
@@ -28,7 +28,6 @@ _LAZY: dict[str, str] = {
     "write_wvs": ".synthetic",
     "country_latents": ".synthetic",
     "item_parameters": ".synthetic",
-    "human_mean_scores": "wvsalign.stats.scores",  # implemented once, in the stats stage
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import tables
+from .. import contracts
 from ..errors import InputError
 from .countries import Countries
 from .distributions import HUMAN_COLUMNS
 from .items import ItemBank
-from .readers import _index_columns, _sniff_sep
+from ._validation import index_columns, sniff_sep
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "country": ("country", "iso3", "country_code", "b_country_alpha", "b_country", "nation"),
@@ -52,7 +52,39 @@ ATOL = 1e-6
 
 
 def read_aggregates(path: str | Path, *, bank: ItemBank | None = None, renormalise: bool = False) -> pd.DataFrame:
-    """Read a published aggregate table into a ``human`` table (see the module docstring)."""
+    """Read a published aggregate table into a ``human`` table (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV (comma or semicolon) or parquet file, one row per country x item x option.
+    bank : ItemBank, optional
+        The items and codes allowed (default: the embedded WVS-7 bank).
+    renormalise : bool, default False
+        Rescale shares that do not sum to 1 per country x item (else an error).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The human table (country, item_id, category, code, share, n, n_eff);
+        ``attrs["synthetic"]`` is False and ``attrs["source"]`` the file.
+
+    Raises
+    ------
+    InputError
+        When a role has no column, a country, item or code is unknown, shares do not sum to 1
+        (without ``renormalise``) or ``n`` differs within a country x item; the message names
+        the file, column and row.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "agg.csv")
+    >>> pd.DataFrame({"country": "USA", "item": "Q57", "code": [1, 2], "share": [0.4, 0.6],
+    ...               "n": 100}).to_csv(path, index=False)
+    >>> read_aggregates(path)[["country", "item_id", "code", "share", "n_eff"]].values.tolist()
+    [['USA', 'Q57', 1, 0.4, 100.0], ['USA', 'Q57', 2, 0.6, 100.0]]
+    """
     path = Path(path)
     bank = ItemBank.wvs7() if bank is None else bank
     raw = _read_table(path)
@@ -129,7 +161,7 @@ def read_aggregates(path: str | Path, *, bank: ItemBank | None = None, renormali
         summed["share"] = summed["share"] / totals
     human = _complete(summed, bank)
     human.attrs.update({"synthetic": False, "source": str(path), "weighted": None, "min_n": None, "keep_missing": [], "dropped": "[]"})
-    return tables.check(human, "human", source=str(path))
+    return contracts.check(human, "human", source=str(path))
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -148,14 +180,14 @@ def _read_table(path: Path) -> pd.DataFrame:
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot be read as parquet ({exc}); the file may be truncated", file=path) from None
         names = table.column_names
-        _index_columns(names, path)  # duplicated names (also case-insensitively) are errors
+        index_columns(names, path)  # duplicated names (also case-insensitively) are errors
         frame = table.to_pandas()
     elif ext in {".csv", ".txt", ".tsv"}:
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             first = fh.readline()
-        sep = _sniff_sep(first, path)
+        sep = sniff_sep(first, path)
         names = [c.strip() for c in first.rstrip("\r\n").split(sep)]
-        _index_columns(names, path)  # duplicated names (also case-insensitively) are errors
+        index_columns(names, path)  # duplicated names (also case-insensitively) are errors
         if len(names) == 1:
             raise InputError("the header splits into a single column; expected comma- or semicolon-separated columns", file=path)
         try:

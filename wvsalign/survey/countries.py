@@ -46,7 +46,36 @@ SET_KEYS = ("rule", "members", "where", "exclude", "include")
 
 @dataclass(frozen=True)
 class Country:
-    """One country or territory of the WVS-7 / EVS joint file."""
+    """One country or territory of the WVS-7 / EVS joint file (a row of ``data/countries.csv``).
+
+    Parameters
+    ----------
+    iso3 : str
+        ISO 3166-1 alpha-3 code, the ``country`` of every table.
+    wvs_alpha : str
+        The alpha code the WVS file uses (``B_COUNTRY_ALPHA``; differs from iso3 for a few).
+    iso_numeric : int
+        ISO numeric code, the WVS ``B_COUNTRY``.
+    name : str
+        English name.
+    languages : tuple of str
+        ISO 639-1 codes of the main interview languages, main first.
+    zone : str
+        Inglehart-Welzel cultural zone (one of :data:`ZONES`).
+    western : bool
+        Whether the zone is a Western one (:data:`WESTERN_ZONES`).
+    continent, study, sample : str
+        Continent, "WVS" / "EVS" / "WVS+EVS", "national" / "territory" / "subnational".
+    aliases : tuple of str, default ()
+        More names that resolve to this country.
+
+    Examples
+    --------
+    >>> from wvsalign.survey import Countries
+    >>> jpn = Countries.load().get("Japan")
+    >>> jpn.iso3, jpn.zone, jpn.western
+    ('JPN', 'Confucian', False)
+    """
 
     iso3: str
     wvs_alpha: str
@@ -82,7 +111,34 @@ def _key(code: object) -> str:
 
 
 class Countries:
-    """The country registry. ``Countries.load()`` gives the embedded one."""
+    """The country registry: countries, their codes, names, zones and named country sets.
+
+    ``Countries.load()`` gives the embedded registry; construct one from a table to use another.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per country with the columns :data:`CSV_COLUMNS` (``aliases`` optional).
+    sets : mapping, optional
+        Named country sets: name -> specification (rule, members, where, exclude, include).
+    source : str, default "countries table"
+        Where the table came from, put in error messages.
+
+    Raises
+    ------
+    InputError
+        When a column is missing, a value is invalid, an iso3 code repeats or a look-up key
+        (code, name, alias) belongs to two countries; the message names the row.
+
+    Examples
+    --------
+    >>> from wvsalign.survey import Countries
+    >>> registry = Countries.load()
+    >>> registry.resolve("JPN,deu")
+    ['JPN', 'DEU']
+    >>> registry.get(392).name
+    'Japan'
+    """
 
     def __init__(
         self, table: pd.DataFrame, sets: Mapping[str, Mapping] | None = None, *, source: str = "countries table"

@@ -15,6 +15,11 @@ An item not asked in a country (no valid answers) is absent, not zero. A country
 every operation stays cheap); :func:`dropped_cells` returns them as a table (country,
 item_id, n, reason). One summary :class:`DataWarning` is issued.
 
+``hard_to_say="midpoint"`` counts an extra code labelled "Hard to say" (Q119's 0, which the
+item bank drops like a don't know) as the scale midpoint instead, as WorldValuesBench does: on
+an odd scale as the middle option, on an even scale half as each of the two middle options
+(Q119: half "Agree", half "Disagree"), so that it adds the midpoint score 0.5 to a mean score.
+
 Negative WVS codes (-1 don't know, -2 no answer, -3 not applicable, -4 not asked,
 -5 missing) are missing values unless ``keep_missing`` names them: then they become
 options (after the item's own codes, in the order -1, -2, ...).
@@ -30,7 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import DataWarning, InputError, check_choice  # noqa: F401  (DataWarning re-exported)
 from .items import Item, ItemBank
 
 #: WVS-7 negative missing codes and their meaning
@@ -44,10 +49,8 @@ NEGATIVE_CODES: dict[int, str] = {
 
 #: column order of the human table built here
 HUMAN_COLUMNS = ("country", "item_id", "category", "code", "share", "n", "n_eff")
-
-
-class DataWarning(UserWarning):
-    """Data was dropped or a fallback was used (the message says what and why)."""
+#: ways to count a "Hard to say" extra code: dropped as the item bank says, or as the scale midpoint
+HARD_TO_SAY = ("drop", "midpoint")
 
 
 def parse_keep_missing(keep_missing: bool | str | Iterable[int] | None) -> tuple[int, ...]:
@@ -195,6 +198,15 @@ def _slot_lookup(item: Item, kept: Sequence[int]) -> tuple[np.ndarray, np.ndarra
     return table, np.array(slot_codes, dtype=np.int64), offset
 
 
+def _midpoint_split(item: Item) -> tuple[int | None, list[int]]:
+    """The item's "Hard to say" extra code (or None) and the option codes that share its midpoint."""
+    code = next((e.code for e in item.extra_codes if e.label.strip().lower() == "hard to say"), None)
+    order = item.order
+    k = len(order)
+    middle = [order[k // 2]] if k % 2 else [order[k // 2 - 1], order[k // 2]]
+    return code, middle
+
+
 def human_distributions(
     respondents: pd.DataFrame,
     bank: ItemBank | Iterable[Item],
@@ -202,6 +214,7 @@ def human_distributions(
     min_n: int = 30,
     weighted: bool = True,
     keep_missing: bool | str | Iterable[int] | None = False,
+    hard_to_say: str = "drop",
     country_col: str = "country",
     weight_col: str | None = "weight",
     source: str | None = None,
@@ -209,14 +222,58 @@ def human_distributions(
 ) -> pd.DataFrame:
     """The ``human`` table (country, item_id, category, code, share, n, n_eff) of respondent rows.
 
-    ``respondents`` has a country column, a weight column (ignored when ``weighted`` is
-    False or ``weight_col`` is None) and one column of WVS codes per item of ``bank``.
-    See the module docstring for the rules; ``human.attrs`` holds ``dropped``, ``min_n``,
-    ``weighted``, ``source`` and ``synthetic`` (False unless the caller sets it).
-    ``stacklevel`` is that of the :class:`DataWarning` on dropped cells (as in
-    :func:`warnings.warn`; wrappers add one per frame of their own).
+    See the module docstring for the rules.
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        A country column, a weight column (ignored when ``weighted`` is False or ``weight_col``
+        is None) and one column of WVS codes per item of ``bank``.
+    bank : ItemBank or iterable of Item
+        The items to tabulate.
+    min_n : int, default 30
+        A country x item with fewer valid answers is dropped (listed by :func:`dropped_cells`).
+    weighted : bool, default True
+        Weighted shares (else every respondent counts once).
+    keep_missing : bool, str or iterable of int, default False
+        Negative WVS codes kept as options (True or "all": the five of them).
+    country_col, weight_col : str
+        The country and weight columns of ``respondents``.
+    source : str, optional
+        Where the respondents came from, put in messages and ``attrs["source"]``.
+    stacklevel : int, default 2
+        Stack level of the :class:`~wvsalign.errors.DataWarning` on dropped cells (as in
+        :func:`warnings.warn`; wrappers add one per frame of their own).
+    hard_to_say : {"drop", "midpoint"}, default "drop"
+        How an item's "Hard to say" extra code counts: dropped as the item bank says, or as the
+        scale midpoint (see the module docstring); recorded in ``attrs``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The human table; ``attrs`` holds ``dropped``, ``min_n``, ``weighted``, ``source`` and
+        ``synthetic`` (False unless the caller sets it).
+
+    Raises
+    ------
+    InputError
+        When a column is missing, a code is not a code of its item or a weight is not positive
+        and finite (the message names the column and the first bad row).
+
+    Examples
+    --------
+    >>> import pandas as pd, warnings
+    >>> from wvsalign import ItemBank
+    >>> resp = pd.DataFrame({"country": ["USA"] * 3 + ["JPN"] * 2, "weight": [1.0, 1.0, 2.0, 1.0, 1.0],
+    ...                      "Q57": [1, 2, 2, 1, 1]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # JPN has fewer than min_n answers: dropped, with a warning
+    ...     human = human_distributions(resp, ItemBank.wvs7().filter(ids=["Q57"]), min_n=3)
+    >>> human[["country", "code", "share", "n"]].values.tolist()
+    [['USA', 1, 0.25, 3], ['USA', 2, 0.75, 3]]
     """
     items = list(bank)
+    hard_to_say = check_choice(hard_to_say, "hard_to_say", HARD_TO_SAY)
     if min_n < 1 or int(min_n) != min_n:
         raise InputError(f"min_n {min_n!r}; expected a positive integer")
     kept = parse_keep_missing(keep_missing)
@@ -251,14 +308,24 @@ def human_distributions(
         check_codes(values, item, file=source, rows=rows)
         table, slot_codes, offset = _slot_lookup(item, kept)
         n_slots = len(slot_codes)
+        hts_code, middle = _midpoint_split(item) if hard_to_say == "midpoint" else (None, [])
+        n_cells = n_slots
+        if hts_code is not None:  # one more slot, folded into the middle option(s) below
+            table = table.copy()
+            table[hts_code + offset] = n_slots
+            n_cells += 1
         present = ~np.isnan(values)
         slot = np.full(len(values), -1, dtype=np.int64)
         slot[present] = table[values[present].astype(np.int64) + offset]
         valid = slot >= 0
-        cell = country_idx[valid] * n_slots + slot[valid]
-        size = n_countries * n_slots
-        counts = np.bincount(cell, minlength=size).reshape(n_countries, n_slots)
-        wsum = np.bincount(cell, weights=weights[valid], minlength=size).reshape(n_countries, n_slots)
+        cell = country_idx[valid] * n_cells + slot[valid]
+        size = n_countries * n_cells
+        counts = np.bincount(cell, minlength=size).reshape(n_countries, n_cells)
+        wsum = np.bincount(cell, weights=weights[valid], minlength=size).reshape(n_countries, n_cells)
+        if hts_code is not None:
+            for code in middle:
+                wsum[:, list(slot_codes).index(code)] += wsum[:, n_slots] / len(middle)
+            wsum = wsum[:, :n_slots]
         w2 = np.bincount(country_idx[valid], weights=weights_sq[valid], minlength=n_countries)
         n = counts.sum(axis=1)
         total = wsum.sum(axis=1)
@@ -302,6 +369,7 @@ def human_distributions(
             "weighted": bool(weighted and weight_col),
             "min_n": int(min_n),
             "keep_missing": list(kept),
+            "hard_to_say": hard_to_say,
             "dropped": json.dumps(dropped),
         }
     )
@@ -317,7 +385,29 @@ def human_distributions(
 
 
 def dropped_cells(human: pd.DataFrame) -> pd.DataFrame:
-    """The country x item cells a human table left out, as a table (country, item_id, n, reason)."""
+    """The country x item cells a human table left out, as a table.
+
+    Parameters
+    ----------
+    human : pandas.DataFrame
+        A human table made by :func:`human_distributions` (its ``attrs["dropped"]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns country, item_id, n (valid answers), reason.
+
+    Examples
+    --------
+    >>> import pandas as pd, warnings
+    >>> from wvsalign import ItemBank
+    >>> resp = pd.DataFrame({"country": ["USA"] * 3 + ["JPN"] * 2, "weight": 1.0, "Q57": [1, 2, 2, 1, 1]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     human = human_distributions(resp, ItemBank.wvs7().filter(ids=["Q57"]), min_n=3)
+    >>> dropped_cells(human)[["country", "item_id", "reason"]].values.tolist()
+    [['JPN', 'Q57', 'n below min_n=3']]
+    """
     records = human.attrs.get("dropped") or "[]"
     if isinstance(records, str):
         records = json.loads(records)

@@ -81,7 +81,36 @@ class ExtraCode:
 
 @dataclass(frozen=True)
 class Item:
-    """One WVS-7 value question as a multiple-choice item."""
+    """One WVS-7 value question as a multiple-choice item.
+
+    Parameters
+    ----------
+    item_id : str
+        The WVS-7 column name, e.g. "Q57".
+    category : str
+        Category slug (one of :data:`CATEGORIES`).
+    topic, stem : str
+        A short topic and the question text.
+    scale : {"ordinal", "nominal"}
+        Whether the options are ordered.
+    options : tuple of Option
+        The answer options (code, label, ordinal position).
+    reverse : bool
+        Whether the first option is the high end of the scale.
+    high_score_means : str
+        What a high score (1 on the unit scale) means.
+    extra_codes : tuple of ExtraCode, default ()
+        Spontaneous codes and how they are handled ("drop" or "merge").
+    note : str, default ""
+        Remarks.
+
+    Examples
+    --------
+    >>> from wvsalign import ItemBank
+    >>> item = ItemBank.wvs7()["Q57"]
+    >>> item.scale, item.codes, item.labels[0]
+    ('ordinal', (1, 2), 'Most people can be trusted')
+    """
 
     item_id: str
     category: str
@@ -144,6 +173,20 @@ class Item:
 class ItemBank:
     """An ordered, immutable collection of :class:`Item` objects.
 
+    Parameters
+    ----------
+    items : iterable of Item
+        The items, in order; ids must be unique.
+    name : str, default "custom"
+        The bank's name, put in messages ("wvs7" for the embedded bank).
+
+    Raises
+    ------
+    InputError
+        When an item id repeats.
+
+    Examples
+    --------
     >>> bank = ItemBank.wvs7()
     >>> len(bank), bank["Q46"].labels[0]
     (239, 'Very happy')
@@ -393,6 +436,24 @@ def _load_embedded() -> ItemBank:
 
 
 def option_scores(bank: ItemBank) -> pd.Series:
-    """Score per (item_id, code) as a Series with a two-level index (for vectorised joins)."""
+    """Score per (item_id, code) as a Series with a two-level index (for vectorised joins).
+
+    Parameters
+    ----------
+    bank : ItemBank
+        The item bank.
+
+    Returns
+    -------
+    pandas.Series
+        The unit-scale score of every option, indexed by (item_id, code).
+
+    Examples
+    --------
+    >>> from wvsalign import ItemBank
+    >>> from wvsalign.survey import option_scores
+    >>> option_scores(ItemBank.wvs7().filter(ids=["Q57"])).tolist()
+    [0.0, 1.0]
+    """
     frame = bank.options_frame()
     return pd.Series(frame["score"].to_numpy(dtype=np.float64), index=pd.MultiIndex.from_frame(frame[["item_id", "code"]]))

@@ -38,108 +38,26 @@ Rules (documented here once):
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import DataWarning, InputError
+from ._formats import FORMATS, FrameReader, Reader, open_reader
+from ._validation import index_columns
 from .countries import Countries
-from .distributions import (
-    NEGATIVE_CODES,
-    DataWarning,
-    check_codes,
-    check_weights,
-    human_distributions,
-    numeric_column,
-    parse_keep_missing,
-)
+from .distributions import check_codes, check_weights, numeric_column, parse_keep_missing
 from .items import ItemBank
+from .wvsdata import WVSData
+
+__all__ = ["read_wvs", "WVSData", "FORMATS", "COUNTRY_COLUMNS", "WEIGHT_FALLBACKS", "SYNTHETIC_COLUMN"]
 
 COUNTRY_COLUMNS = ("B_COUNTRY_ALPHA", "B_COUNTRY")
 WEIGHT_FALLBACKS = ("W_WEIGHT", "S018")
 SYNTHETIC_COLUMN = "SYNTHETIC"
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".sav": "sav", ".zsav": "sav", ".dta": "dta", ".parquet": "parquet", ".pq": "parquet"}
-_COMPRESSED = {".gz", ".bz2", ".zst", ".lz4"}
-
-
-@dataclass
-class WVSData:
-    """Respondents read from a WVS file (or generated): one row per respondent.
-
-    ``respondents`` has columns ``country`` (ISO3), ``weight`` (float) and one nullable
-    integer column per item of ``bank`` (raw WVS codes; negative codes are missing unless
-    kept), plus any extra columns; its index is the respondent's row number in the file.
-    """
-
-    respondents: pd.DataFrame
-    bank: ItemBank
-    source: str = ""
-    synthetic: bool = False
-    keep_missing: tuple[int, ...] = ()
-    weight_column: str | None = None
-    country_column: str = ""
-    requested_countries: tuple[str, ...] | None = None
-    strict: bool = False
-    missing_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    @property
-    def countries(self) -> list[str]:
-        """ISO3 codes of the countries present, sorted."""
-        return sorted(self.respondents["country"].unique().tolist())
-
-    def distributions(self, bank: ItemBank | None = None, *, min_n: int = 30, weighted: bool = True) -> pd.DataFrame:
-        """The ``human`` table of these respondents (see :func:`human_distributions`)."""
-        bank = self.bank if bank is None else bank
-        absent = [it.item_id for it in bank if it.item_id not in self.respondents.columns]
-        if absent:
-            raise InputError(f"item(s) {absent[:8]} were not read from the file; expected items of the bank read", file=self.source)
-        if self.strict and self.requested_countries:
-            self._check_requested(bank)
-        human = human_distributions(
-            self.respondents,
-            bank,
-            min_n=min_n,
-            weighted=weighted and self.weight_column is not None,
-            keep_missing=self.keep_missing,
-            source=self.source,
-            stacklevel=3,  # warnings point at the caller of this method
-        )
-        human.attrs["synthetic"] = bool(self.synthetic)
-        human.attrs["weight_column"] = self.weight_column or ""
-        return human
-
-    def mean_scores(self, bank: ItemBank | None = None, *, min_n: int = 30, scale: str = "unit") -> pd.DataFrame:
-        """Human mean scores per country x item (``wvsalign.stats.human_mean_scores``)."""
-        from ..stats import human_mean_scores
-
-        bank = self.bank if bank is None else bank
-        return human_mean_scores(self.distributions(bank, min_n=min_n), bank, scale=scale)
-
-    def _check_requested(self, bank: ItemBank) -> None:
-        present = self.respondents.groupby("country", sort=False)[[it.item_id for it in bank]].count()
-        for country in self.requested_countries or ():
-            for item in bank:
-                if present.loc[country, item.item_id] > 0:
-                    continue
-                counts = self.missing_counts
-                sel = counts[(counts["country"] == country) & (counts["item_id"] == item.item_id)] if len(counts) else counts
-                detail = ", ".join(f"{int(r.code)} {NEGATIVE_CODES[int(r.code)].lower()} {int(r.count)}" for r in sel.itertuples())
-                raise InputError(
-                    f"country {country} has no valid answer to item {item.item_id} ({detail or 'all missing'}); "
-                    "expected at least one answer for a country and item asked for explicitly "
-                    "(read with strict=False, or leave the countries or the items unspecified, "
-                    "to drop such cells with a warning)",
-                    file=self.source,
-                    column=item.item_id,
-                )
 
 
 # ---- public entry point -----------------------------------------------------------------
@@ -157,28 +75,58 @@ def read_wvs(
 ) -> WVSData:
     """Read a WVS-7 respondent file (.csv, .sav, .dta, .parquet); see the module docstring.
 
-    ``path`` may also be a DataFrame in the WVS column layout (e.g. from
-    :func:`~wvsalign.survey.synthetic.synthetic_respondents`); ``source`` names it in messages.
+    Parameters
+    ----------
+    path : str, Path or pandas.DataFrame
+        The file, or a DataFrame in the WVS column layout (e.g. from
+        :func:`~wvsalign.survey.synthetic_respondents`).
+    items : ItemBank, list of str or str, optional
+        The items to read (default: the embedded WVS-7 bank).
+    countries : list of str or str, optional
+        ISO3/WVS codes, names or set names to keep (default: all).
+    weight : str or None, default "W_WEIGHT"
+        The weight column (with fallbacks, see the module docstring); None: equal weights.
+    keep_missing : bool, str or iterable of int, default False
+        Negative codes kept as answers.
+    extra_columns : list of str, default ()
+        More columns to carry along that are not items of the bank (e.g. ``["Q154", "Q155"]``
+        for the cultural map).
+    sep : str, optional
+        CSV delimiter (default: sniffed, comma or semicolon).
+    source : str, optional
+        The name of a DataFrame ``path`` in messages.
+    strict : bool, default False
+        True when the user named both the items and the countries: absent item columns and
+        unasked country x item cells are then errors instead of warnings.
 
-    ``items``: an ItemBank, item ids, or None for the embedded WVS-7 bank. ``countries``:
-    ISO3/WVS codes, names or set names to keep (None = all). ``extra_columns``: more
-    columns to carry along that are not items of the bank (e.g. ``["Q154", "Q155"]`` for
-    the cultural map; see the module docstring for their negative codes). ``sep``: CSV
-    delimiter (default: sniffed, comma or semicolon). ``strict``: True when the caller's
-    user named both the items and the countries (see the module docstring); absent item
-    columns and unasked country x item cells are then errors instead of warnings.
+    Returns
+    -------
+    WVSData
+        The respondents (``.respondents``) and what was read; ``.distributions()`` gives the
+        human table.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, of an unknown type, damaged or truncated, lacks the country
+        column, holds unknown countries or codes, or bad weights; the message names the file,
+        column and first bad row.
+
+    Examples
+    --------
+    >>> import wvsalign as wa
+    >>> bank = wa.ItemBank.wvs7().filter(ids=["Q46", "Q57"])
+    >>> frame = wa.survey.synthetic_respondents(bank, ["USA", "JPN"], n_per_country=50)
+    >>> data = read_wvs(frame, items=bank, countries="JPN")
+    >>> data.countries, len(data.respondents)
+    (['JPN'], 50)
     """
     if isinstance(path, pd.DataFrame):
-        reader: _Reader = _FrameReader(path)
+        reader: Reader = FrameReader(path)
         path = Path(source or path.attrs.get("source") or "<DataFrame>")
     else:
         path = Path(path)
-        fmt = _format_of(path)
-        if not path.exists():
-            raise InputError("file not found; expected a WVS-7 file (.csv, .sav, .dta or .parquet)", file=path)
-        if path.is_dir():
-            raise InputError("is a folder; expected a WVS-7 file (.csv, .sav, .dta or .parquet)", file=path)
-        reader = _READERS[fmt](path, sep)
+        reader = open_reader(path, sep)
     kept = parse_keep_missing(keep_missing)
     bank = _resolve_bank(items)
     registry = Countries.load()
@@ -187,7 +135,7 @@ def read_wvs(
         raise InputError(f"countries {countries!r} names no country; expected ISO3 codes, names or a set name")
 
     header = reader.columns
-    by_upper = _index_columns(header, path)
+    by_upper = index_columns(header, path)
     country_col = next((by_upper[c] for c in COUNTRY_COLUMNS if c in by_upper), None)
     if country_col is None:
         raise InputError(
@@ -302,42 +250,12 @@ def _selected_rows(iso3: np.ndarray, wanted: tuple[str, ...] | None, column: str
     return keep
 
 
-def _format_of(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:
-        suffixes = suffixes[:-1]
-    ext = suffixes[-1] if suffixes else ""
-    if ext not in FORMATS:
-        raise InputError(f"unknown file type {ext or '(none)'!r}; expected one of {sorted(FORMATS)}", file=path)
-    if FORMATS[ext] != "csv" and path.suffix.lower() in _COMPRESSED:
-        raise InputError(f"compressed {ext} files are not supported; expected an uncompressed {ext}", file=path)
-    return FORMATS[ext]
-
-
 def _resolve_bank(items: ItemBank | Sequence[str] | str | None) -> ItemBank:
     if items is None:
         return ItemBank.wvs7()
     if isinstance(items, ItemBank):
         return items
     return ItemBank.wvs7().filter(ids=items)
-
-
-def _index_columns(header: Sequence[str], path: Path) -> dict[str, str]:
-    """Upper-case name -> actual name; duplicated names (also case-insensitively) are errors."""
-    seen: dict[str, list[int]] = {}
-    for pos, name in enumerate(header):
-        seen.setdefault(str(name).strip().upper(), []).append(pos)
-    dups = {k: v for k, v in seen.items() if len(v) > 1}
-    if dups:
-        name, positions = next(iter(dups.items()))
-        more = f" (and {len(dups) - 1} more duplicated name(s))" if len(dups) > 1 else ""
-        raise InputError(
-            f"appears {len(positions)} times in the header (columns {', '.join(str(p + 1) for p in positions)}){more}; "
-            "expected unique column names",
-            file=path,
-            column=header[positions[0]],
-        )
-    return {k: header[v[0]] for k, v in seen.items()}
 
 
 def _resolve_weight(weight: str | None, by_upper: dict[str, str], path: Path) -> str | None:
@@ -451,201 +369,3 @@ def _extra_column(values: object, kept: tuple[int, ...], keep: np.ndarray) -> ob
         drop = (numbers < 0) & ~np.isin(numbers, np.array(kept, dtype=np.float64))
         return np.where(drop, np.nan, numbers)
     return series.to_numpy(dtype=object)[keep]
-
-
-# ---- format readers ------------------------------------------------------------------------
-class _Reader:
-    """Header probe + column read for one file format."""
-
-    columns: list[str]
-    value_labels: dict[str, dict]
-    synthetic_label: bool
-
-    def read(self, *, numeric: list[str], other: list[str]) -> dict[str, object]:
-        raise NotImplementedError
-
-
-class _CSVReader(_Reader):
-    def __init__(self, path: Path, sep: str | None) -> None:
-        import pyarrow as pa
-
-        self.path = path
-        self.value_labels = {}
-        self.synthetic_label = False
-        with pa.input_stream(str(path), compression="detect") as stream:
-            head = stream.read(1 << 20)
-        if not head.strip():
-            raise InputError("is empty; expected a header line of WVS column names and respondent rows", file=path)
-        text = head.decode("utf-8-sig", errors="replace")
-        first_line = text.splitlines()[0] if text.splitlines() else ""
-        self.sep = sep or _sniff_sep(first_line, path)
-        self.decimal = "," if self.sep == ";" and _DECIMAL_COMMA.search(text[len(first_line):]) else "."
-        # the names as written (pyarrow selects columns by them); matching strips and ignores case
-        self.columns = list(next(csv.reader([first_line], delimiter=self.sep)))
-        if len(self.columns) == 1:
-            found = {"\t": "tabs", ";": "semicolons", ",": "commas", "|": "pipes"}
-            hint = [v for k, v in found.items() if k in first_line and k != self.sep]
-            raise InputError(
-                f"the header splits into a single column with delimiter {self.sep!r}"
-                f"{' but contains ' + ', '.join(hint) if hint else ''}; expected a comma- or semicolon-separated WVS "
-                "file (pass sep= for another delimiter)",
-                file=path,
-            )
-
-    def read(self, *, numeric: list[str], other: list[str]) -> dict[str, object]:
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        wanted = numeric + other
-        types = {c: pa.float64() for c in numeric}
-        for attempt in ("fast", "text"):
-            try:
-                table = pacsv.read_csv(
-                    str(self.path),
-                    read_options=pacsv.ReadOptions(block_size=1 << 24),
-                    parse_options=pacsv.ParseOptions(delimiter=self.sep),
-                    convert_options=pacsv.ConvertOptions(
-                        include_columns=wanted, column_types=types, decimal_point=self.decimal
-                    ),
-                )
-                break
-            except pa.ArrowInvalid as exc:
-                message = str(exc)
-                if "Expected" in message and "columns" in message:
-                    raise self._ragged_row_error() from None
-                if attempt == "text" or "conversion error" not in message:
-                    raise InputError(f"cannot be parsed as CSV: {message.splitlines()[0]}", file=self.path) from None
-                types = {c: pa.string() for c in numeric}  # slow path: text, reported value by value
-        out: dict[str, object] = {}
-        for name in wanted:
-            column = table.column(name)
-            if pa.types.is_floating(column.type):
-                out[name] = column.to_numpy()
-            else:
-                out[name] = column.to_pandas()
-        return out
-
-    def _ragged_row_error(self) -> InputError:
-        """Find the first row whose field count differs from the header's (error path only)."""
-        import pyarrow as pa
-
-        expected = len(self.columns)
-        with pa.input_stream(str(self.path), compression="detect") as stream:
-            text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-            reader = csv.reader(text, delimiter=self.sep)
-            next(reader, None)
-            row = 0
-            for fields in reader:
-                if not fields:
-                    continue
-                row += 1
-                if len(fields) != expected:
-                    last = next(reader, None) is None
-                    what = "the last row is cut short: the file looks truncated" if last and len(fields) < expected else "a row has the wrong number of fields"
-                    return InputError(
-                        f"{what} ({len(fields)} fields); expected {expected} fields as in the header",
-                        file=self.path,
-                        row=row,
-                    )
-        return InputError(f"rows with a field count other than the header's {expected}; expected a rectangular CSV", file=self.path)
-
-
-#: a field such as ;1,25; in a semicolon file: decimal commas (European spreadsheet export)
-_DECIMAL_COMMA = re.compile(r"(?:^|;)\s*\"?-?\d+,\d+\"?\s*(?:;|$)", re.MULTILINE)
-
-
-def _sniff_sep(first_line: str, path: Path | str) -> str:
-    """Comma or semicolon, whichever splits the header line more often (comma on a tie)."""
-    commas, semis = first_line.count(","), first_line.count(";")
-    if commas == 0 and semis == 0:
-        return "\t" if str(path).lower().endswith((".tsv", ".tsv.gz")) else ","
-    return "," if commas >= semis else ";"
-
-
-class _StatReader(_Reader):
-    """SPSS .sav and Stata .dta through pyreadstat."""
-
-    def __init__(self, path: Path, sep: str | None) -> None:
-        import pyreadstat
-
-        self.path = path
-        self._fn = pyreadstat.read_sav if path.suffix.lower() in {".sav", ".zsav"} else pyreadstat.read_dta
-        if path.stat().st_size == 0:
-            raise InputError(f"is empty; expected an {path.suffix} data file", file=path)
-        try:
-            _, meta = self._fn(str(path), metadataonly=True)
-        except pyreadstat.ReadstatError as exc:
-            raise InputError(f"cannot be read as {path.suffix} ({exc}); the file may be truncated or damaged", file=path) from None
-        self.columns = list(meta.column_names)
-        self.value_labels = dict(meta.variable_value_labels or {})
-        self.synthetic_label = "SYNTHETIC" in str(meta.file_label or "").upper()
-        self.n_rows = meta.number_rows
-        if path.suffix.lower() == ".dta":
-            self._check_dta_end()
-
-    def _check_dta_end(self) -> None:
-        with open(self.path, "rb") as fh:
-            start = fh.read(11)
-            fh.seek(max(0, self.path.stat().st_size - 16))
-            end = fh.read()
-        if start == b"<stata_dta>" and not end.rstrip().endswith(b"</stata_dta>"):
-            raise InputError("ends before its closing </stata_dta> tag: the file looks truncated; expected a complete .dta file", file=self.path)
-
-    def read(self, *, numeric: list[str], other: list[str]) -> dict[str, object]:
-        import pyreadstat
-
-        try:
-            frame, _ = self._fn(str(self.path), usecols=numeric + other, apply_value_formats=False, user_missing=True)
-        except pyreadstat.ReadstatError as exc:
-            raise InputError(f"cannot be read ({exc}); the file looks truncated or damaged", file=self.path) from None
-        if self.n_rows not in (None, -1) and len(frame) != self.n_rows:
-            raise InputError(f"holds {len(frame)} rows but its header promises {self.n_rows}: the file looks truncated", file=self.path)
-        return {c: frame[c] for c in numeric + other}
-
-
-class _ParquetReader(_Reader):
-    def __init__(self, path: Path, sep: str | None) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.path = path
-        self.value_labels = {}
-        if path.stat().st_size == 0:
-            raise InputError("is empty; expected a parquet file", file=path)
-        try:
-            self._file = pq.ParquetFile(str(path))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"cannot be read as parquet ({exc}); the file may be truncated or damaged", file=path) from None
-        self.columns = list(self._file.schema_arrow.names)
-        meta = self._file.schema_arrow.metadata or {}
-        try:
-            attrs = json.loads(meta.get(b"PANDAS_ATTRS", b"{}"))
-        except ValueError:
-            attrs = {}
-        self.synthetic_label = isinstance(attrs, dict) and attrs.get("synthetic") is True
-
-    def read(self, *, numeric: list[str], other: list[str]) -> dict[str, object]:
-        import pyarrow as pa
-
-        try:
-            table = self._file.read(columns=numeric + other)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"cannot be read ({exc}); the file looks truncated or damaged", file=self.path) from None
-        return {c: table.column(c).to_pandas() for c in numeric + other}
-
-
-class _FrameReader(_Reader):
-    """A DataFrame already in memory, in the WVS column layout."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.columns = [str(c) for c in frame.columns]
-        self.value_labels = {}
-        self.synthetic_label = frame.attrs.get("synthetic") is True
-
-    def read(self, *, numeric: list[str], other: list[str]) -> dict[str, object]:
-        return {c: self.frame[c].reset_index(drop=True) for c in numeric + other}
-
-
-_READERS = {"csv": _CSVReader, "sav": _StatReader, "dta": _StatReader, "parquet": _ParquetReader}
-

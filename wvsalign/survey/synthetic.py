@@ -95,7 +95,25 @@ def _country_list(countries: Sequence[str] | str | None) -> list[str]:
 
 
 def country_latents(countries: Sequence[str] | str | None = None, *, seed: int = 0) -> pd.DataFrame:
-    """The country-level latent values (one row per country): zone, secular, self_expression, factor3, factor4."""
+    """The country-level latent values of the synthetic generator (one row per country).
+
+    Parameters
+    ----------
+    countries : list of str or str, optional
+        Countries (codes, names or set names; default: the registry's default set).
+    seed : int, default 0
+        Seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns country, zone, secular, self_expression, factor3, factor4.
+
+    Examples
+    --------
+    >>> country_latents(["USA", "JPN"]).columns.tolist()
+    ['country', 'zone', 'secular', 'self_expression', 'factor3', 'factor4']
+    """
     registry = Countries.load()
     rows = []
     for iso3 in _country_list(countries):
@@ -112,8 +130,28 @@ def country_latents(countries: Sequence[str] | str | None = None, *, seed: int =
 
 
 def item_parameters(bank: ItemBank | None = None, *, seed: int = 0) -> pd.DataFrame:
-    """Per item: loadings on the four latents (in the bank's ordinal direction), marginal
-    probabilities of the options in ordinal order, and missing-code rates."""
+    """Per item: the synthetic generator's loadings, option probabilities and missing-code rates.
+
+    Parameters
+    ----------
+    bank : ItemBank, optional
+        The items (default: the embedded WVS-7 bank).
+    seed : int, default 0
+        Seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns item_id, secular, self_expression, factor3, factor4 (loadings in the bank's
+        ordinal direction), marginal (option probabilities in ordinal order), dk_rate,
+        na_rate, extra_rate, cultural_map.
+
+    Examples
+    --------
+    >>> from wvsalign import ItemBank
+    >>> item_parameters(ItemBank.wvs7().filter(ids=["Q57"]))["item_id"].tolist()
+    ['Q57']
+    """
     bank = ItemBank.wvs7() if bank is None else bank
     rows = []
     for item in bank:
@@ -147,11 +185,33 @@ def synthetic_respondents(
     seed: int = 0,
     filler_columns: int = 0,
 ) -> pd.DataFrame:
-    """Respondents in the WVS-7 column layout (raw codes, negative missing codes included).
+    """Synthetic respondents in the WVS-7 column layout (raw codes, negative missing codes included).
 
-    Columns: SYNTHETIC, A_STUDY, A_WAVE, A_YEAR, B_COUNTRY, B_COUNTRY_ALPHA, D_INTERVIEW,
-    W_WEIGHT, S018, the bank's Q-columns (plus Q154, Q155), Q260, Q262, and
-    ``filler_columns`` extra technical-looking columns (F_0001, ...) for size benchmarks.
+    Parameters
+    ----------
+    bank : ItemBank, optional
+        The items (default: the embedded WVS-7 bank).
+    countries : list of str or str, optional
+        Countries (default: the registry's default set).
+    n_per_country : int, default 1200
+        Respondents per country.
+    seed : int, default 0
+        Seed (the same seed gives the same respondents).
+    filler_columns : int, default 0
+        Extra technical-looking columns (F_0001, ...) for size benchmarks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns SYNTHETIC, A_STUDY, A_WAVE, A_YEAR, B_COUNTRY, B_COUNTRY_ALPHA, D_INTERVIEW,
+        W_WEIGHT, S018, the bank's Q-columns (plus Q154, Q155), Q260, Q262 and the fillers.
+
+    Examples
+    --------
+    >>> from wvsalign import ItemBank
+    >>> frame = synthetic_respondents(ItemBank.wvs7().filter(ids=["Q57"]), ["USA"], n_per_country=10)
+    >>> len(frame), bool((frame["SYNTHETIC"] == 1).all())
+    (10, True)
     """
     bank = ItemBank.wvs7() if bank is None else bank
     if int(n_per_country) != n_per_country or n_per_country < 1:
@@ -306,7 +366,33 @@ def synthetic_human(
     seed: int = 0,
     min_n: int = 30,
 ) -> pd.DataFrame:
-    """The ``human`` table of freshly generated synthetic respondents (``attrs["synthetic"]`` is True)."""
+    """The ``human`` table of freshly generated synthetic respondents.
+
+    Parameters
+    ----------
+    bank : ItemBank, optional
+        The items (default: the embedded WVS-7 bank).
+    countries : list of str or str, optional
+        Countries (default: the registry's default set).
+    n_per_country : int, default 1200
+        Respondents per country.
+    seed : int, default 0
+        Seed.
+    min_n : int, default 30
+        As in :func:`~wvsalign.survey.human_distributions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The human table, with ``attrs["synthetic"]`` True.
+
+    Examples
+    --------
+    >>> from wvsalign import ItemBank
+    >>> human = synthetic_human(ItemBank.wvs7().filter(ids=["Q57"]), ["USA", "JPN"], n_per_country=100)
+    >>> sorted(human["country"].unique()), human.attrs["synthetic"]
+    (['JPN', 'USA'], True)
+    """
     from .readers import read_wvs
 
     bank = ItemBank.wvs7() if bank is None else bank
@@ -321,6 +407,34 @@ def write_wvs(respondents: pd.DataFrame, path: str | Path, *, sep: str = ",") ->
 
     Tables with a ``SYNTHETIC`` column of ones get the synthetic file label (.sav/.dta) and
     parquet attrs. Country value labels (B_COUNTRY -> name) are written to .sav/.dta.
+
+    Parameters
+    ----------
+    respondents : pandas.DataFrame
+        Respondents in the WVS column layout.
+    path : str or Path
+        The file to write; its extension chooses the format.
+    sep : str, default ","
+        CSV delimiter.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        When the extension is not a known format.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from wvsalign import ItemBank, read_wvs
+    >>> bank = ItemBank.wvs7().filter(ids=["Q57"])
+    >>> path = write_wvs(synthetic_respondents(bank, ["USA"], n_per_country=20), os.path.join(tempfile.mkdtemp(), "w.dta"))
+    >>> read_wvs(path, items=bank).synthetic
+    True
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -369,6 +483,30 @@ def write_synthetic(
     sep: str = ",",
     filler_columns: int = 0,
 ) -> Path:
-    """Generate synthetic respondents and write them to ``path`` (format by extension)."""
+    """Generate synthetic respondents and write them to ``path`` (format by extension).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (.csv, .sav, .dta, .parquet).
+    bank, countries, n_per_country, seed, filler_columns
+        As in :func:`synthetic_respondents`.
+    sep : str, default ","
+        CSV delimiter.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from wvsalign import ItemBank
+    >>> path = write_synthetic(os.path.join(tempfile.mkdtemp(), "s.csv"), ItemBank.wvs7().filter(ids=["Q57"]),
+    ...                        ["USA"], n_per_country=20)
+    >>> path.suffix
+    '.csv'
+    """
     data = synthetic_respondents(bank, countries, n_per_country=n_per_country, seed=seed, filler_columns=filler_columns)
     return write_wvs(data, path, sep=sep)

@@ -1,4 +1,10 @@
-"""CLI: ``wvsalign run`` (the main job) and ``wvsalign models`` (the model registry)."""
+"""CLI: ``wvsalign run`` (the main job) and ``wvsalign models`` (the model registry).
+
+The run command spans every stage, so it is registered here, at the top of the package,
+not by a stage: stages never import a later stage (``inference`` never imports
+``pipeline``). Nothing heavy is imported at registration; each handler imports what it
+needs when it runs.
+"""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +35,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", metavar="FILE.yaml", help="read settings from a YAML file (flags override it)")
     p.add_argument("--model", help="registry name (see 'wvsalign models'), local model folder or .gguf file "
                                    "(default: smollm2-135m)")
+    p.add_argument("--backend", help="backend that loads and scores the model (default: hf, transformers)")
     p.add_argument("--wvs", metavar="FILE", help="WVS-7 data file (.csv, .sav, .dta, .parquet); default: synthetic data")
     p.add_argument("--items", metavar="IDS", help="item ids, e.g. Q1,Q57 (default: all 239 items)")
     p.add_argument("--categories", metavar="NAMES", help="category slugs, e.g. happiness,religion")
@@ -58,7 +65,7 @@ def register(subparsers: Any) -> None:
 
 
 #: flags that map one-to-one onto RunConfig fields
-_CONFIG_FLAGS = ("model", "wvs", "items", "categories", "countries", "templates", "instructions", "label_styles",
+_CONFIG_FLAGS = ("model", "backend", "wvs", "items", "categories", "countries", "templates", "instructions", "label_styles",
                  "option_orders", "languages", "seed", "min_n", "out", "batch_size", "device", "dtype", "demo")
 
 
@@ -69,7 +76,7 @@ def _one_line_warning(message: Any, category: type, *args: Any, **kwargs: Any) -
 def _run(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..pipeline import RunConfig, run
+    from .pipeline import RunConfig, run
 
     base = RunConfig.from_yaml(args.config).to_dict() if args.config else {}
     given = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
@@ -85,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .models import list_models
+    from .inference.models import list_models
 
     table = list_models()
     if args.format == "csv":
