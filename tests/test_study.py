@@ -230,7 +230,7 @@ def test_identifiable_terms_with_more_models():
         "model": ["a", "b", "c", "d"],
         "params": [1e8, 1e9, 1e10, 1e9],
         "multilingual": [0.0, 1.0, 1.0, 0.0],
-        "instruction_tuned": [1.0, 1.0, 0.0, 0.0],
+        "instruction_tuned": [1.0, 0.0, 1.0, 0.0],
     })
     kept, dropped, note = _identifiable_terms(data, ["np.log10(params)", "multilingual", "instruction_tuned"])
     assert kept == ["np.log10(params)", "multilingual", "instruction_tuned"] and not dropped and note == ""

@@ -29,6 +29,10 @@ _LAZY: dict[str, str] = {
     "list_models": "wvsalign.inference.models",
     "score": "wvsalign.inference.runner",
     "RunConfig": "wvsalign.pipeline",
+    "RunResult": "wvsalign.runs",
+    "Study": "wvsalign.study",
+    "StudySpec": "wvsalign.study",
+    "run_study": "wvsalign.study",
     "run": "wvsalign.pipeline",
     "mean_scores": "wvsalign.stats.scores",
     "alignment": "wvsalign.stats.correlation",
@@ -41,6 +45,6 @@ _LAZY: dict[str, str] = {
 }
 
 #: subpackages reachable as attributes (wa.stats.ols, ...)
-_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "contracts", "errors", "report")
+_SUBMODULES = ("survey", "prompts", "inference", "stats", "pipeline", "contracts", "errors", "report", "study", "runs")
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

@@ -15,12 +15,14 @@ from . import __version__
 from . import commands as run_commands
 from .errors import WvsalignError
 from .report import commands as report_commands
+from .study import commands as study_commands
 from .survey import commands as survey_commands
 
 #: modules that each define ``register(subparsers)``; subcommands appear in this order
 COMMAND_MODULES = (
     survey_commands,      # items, countries, human, synthetic
     run_commands,         # models, run
+    study_commands,       # study run, study show
     report_commands,      # report
 )
 

@@ -63,6 +63,26 @@ def _listify(value: Any, name: str) -> list[str] | None:
     raise ConfigError(f"{name} must be a list or a comma-separated string", value=value)
 
 
+def _check_variants(config: "RunConfig") -> None:
+    """Refuse unknown prompt variants before any data is read or model loaded (names the setting,
+    the value and the values the built-in wording offers)."""
+    from .prompts.options import LABEL_STYLES, OPTION_ORDERS
+    from .prompts.translations import builtin_languages, translation_for
+
+    languages = builtin_languages()
+    for value in config.languages:
+        if value not in languages:
+            raise ConfigError(f"unknown language {value!r} in languages; built-in languages are {languages}",
+                              value=value)
+    english = translation_for("en")
+    allowed = {"templates": sorted(english.templates), "instructions": sorted(english.instructions),
+               "label_styles": list(LABEL_STYLES), "option_orders": list(OPTION_ORDERS)}
+    for name, choices in allowed.items():
+        for value in getattr(config, name):
+            if value not in choices:
+                raise ConfigError(f"unknown value {value!r} in {name}; expected some of {choices}", value=value)
+
+
 @dataclass
 class RunConfig:
     """Everything that defines a run (saved as ``config.yaml`` in the run directory)."""
@@ -94,6 +114,7 @@ class RunConfig:
             if not value:
                 raise ConfigError(f"{name} must name at least one value", value=getattr(self, name))
             setattr(self, name, value)
+        _check_variants(self)
         for name in ("seed", "min_n"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

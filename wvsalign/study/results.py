@@ -201,7 +201,7 @@ class Study:
             sub = scores[scores["condition"] == cond].drop(columns="condition")
             present = set(sub["model"])
             for a, b in itertools.combinations([n for n in names if n in present], 2):
-                out = stats.compare_alignment(_as_sources(sub), a, b, by=by, method=method)
+                out = stats.compare_alignment(sub, a, b, by=by, method=method)
                 out.insert(0, "condition", cond)
                 frames.append(out)
         if not frames:
@@ -332,20 +332,6 @@ def _model_column(table: pd.DataFrame) -> str | None:
         if col in table.columns:
             return col
     return None
-
-
-def _as_sources(scores: pd.DataFrame) -> pd.DataFrame:
-    """The scores table in the column vocabulary stats expects (``source`` before the vocabulary change)."""
-    from ..stats import scores as _scores_module  # noqa: F401  (ensures the stats package is importable)
-
-    try:
-        from ..contracts import COLUMNS  # type: ignore[attr-defined]
-    except ImportError:  # before contracts.py
-        from ..tables import COLUMNS  # type: ignore[no-redef]
-    wanted = COLUMNS.get("scores", ())
-    if "source" in wanted and "source" not in scores.columns:
-        return scores.rename(columns={"model": "source"})
-    return scores
 
 
 def _identifiable_terms(data: pd.DataFrame, terms: list[str]) -> tuple[list[str], list[str], str]:

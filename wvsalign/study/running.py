@@ -85,13 +85,13 @@ def run_study(
             if not pending:
                 say(f"  {model.name}: all {len(runs)} run(s) finished; not loaded")
                 continue
-            backend = _load(model, spec, progress)
+            backend = _load(model, spec, progress)  # lazy: the weights load when a run has work
             try:
                 for condition, cfg in pending:
                     if bar is not None:
                         bar.set_postfix_str(f"{model.name} / {condition.name}")
                     result = run(cfg, overwrite=overwrite, progress=False, echo=None,
-                                 backend=_Counting(backend, bar) if bar is not None else backend)
+                                 backend=_counting(backend, bar) if bar is not None else backend)
                     del result
             finally:
                 del backend
@@ -172,7 +172,8 @@ def _study_bar(total: int, enabled: bool) -> Any:
 def _load(model: Any, spec: StudySpec, progress: bool) -> Any:
     from ..inference.backend import load_backend
 
-    return load_backend(model.model, backend=model.backend, device=spec.device, dtype=spec.dtype, progress=progress)
+    return load_backend(model.model, backend=model.backend, device=spec.device, dtype=spec.dtype, progress=progress,
+                        lazy=True)
 
 
 def _free_accelerator_memory() -> None:
@@ -184,17 +185,48 @@ def _free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-class _Counting:
-    """A backend proxy that advances the study's progress bar by the requests it scores."""
+def _counting(backend: Any, bar: Any) -> Any:
+    """``backend`` behind a proxy that also advances the study's progress bar."""
+    from ..inference.backend import Backend
 
-    def __init__(self, backend: Any, bar: Any) -> None:
-        self._backend = backend
-        self._bar = bar
+    class _Counting(Backend):
+        """Delegates everything to the wrapped backend; its scoring progress also goes to the study bar."""
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
+        def __init__(self) -> None:
+            self.name = backend.name
 
-    def logprobs(self, requests: Any, *args: Any, **kwargs: Any) -> Any:
-        out = self._backend.logprobs(requests, *args, **kwargs)
-        self._bar.update(len(requests))
-        return out
+        @property
+        def context_length(self) -> Any:  # type: ignore[override]
+            return backend.context_length
+
+        @property
+        def chat(self) -> Any:  # type: ignore[override]
+            return backend.chat
+
+        def identity(self) -> dict[str, Any]:
+            return backend.identity()
+
+        def info(self) -> dict[str, Any]:
+            return backend.info()
+
+        def render(self, prompts: Any) -> Any:
+            return backend.render(prompts)
+
+        def encode(self, texts: Any, *, special_tokens: bool = True) -> Any:
+            return backend.encode(texts, special_tokens=special_tokens)
+
+        def requests(self, rendered: Any, *, source: str | None = None) -> Any:
+            return backend.requests(rendered, source=source)
+
+        def logprobs(self, requests: Any, *, batch_size: Any = "auto", progress: Any = None) -> Any:
+            def both(n: int) -> None:
+                if progress is not None:
+                    progress(n)
+                bar.update(n)
+
+            return backend.logprobs(requests, batch_size=batch_size, progress=both)
+
+        def __getattr__(self, name: str) -> Any:  # .model, .tokenizer, .load(), ...
+            return getattr(backend, name)
+
+    return _Counting()
