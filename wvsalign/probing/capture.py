@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .hooks import site_hooks
-from .sites import DEFAULT_SITE, decoder_layers, n_neurons
+from .sites import DEFAULT_SITE, decoder_layers, n_neurons, unwrap
 
 #: tidy columns of every neuron table of this package
 NEURON_COLUMNS = ("model", "site", "layer", "neuron", "condition", "score")
@@ -324,7 +324,7 @@ def collect_activations(model: Any, requests: Sequence[Any], *, site: str = DEFA
     InputError
         For an empty request list, an empty context or a bad ``k``/``site``.
     """
-    torch_model = getattr(model, "model", model)
+    torch_model = unwrap(model)
     name = model_name or getattr(getattr(model, "info", None), "name", None) or type(torch_model).__name__
     contexts = [tuple(getattr(r, "context", r)) for r in requests]
     if not contexts:

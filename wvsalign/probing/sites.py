@@ -49,9 +49,17 @@ class SitePoint:
     io: str  # "input" | "output"
 
 
-def _base(model: Any) -> Any:
-    model = getattr(model, "model", model) if not hasattr(model, "parameters") else model
-    return model
+def unwrap(model: Any) -> Any:
+    """The torch module of ``model`` (a ``LoadedModel`` or a backend with ``.model``, or the module itself)."""
+    if hasattr(model, "parameters") and hasattr(model, "named_modules"):
+        return model
+    inner = getattr(model, "model", None)
+    if inner is None or not hasattr(inner, "parameters"):
+        raise InputError(f"expected a torch model or an object with a .model torch model, got {type(model).__name__}")
+    return inner
+
+
+_base = unwrap
 
 
 def decoder_layers(model: Any) -> list[Any]:
