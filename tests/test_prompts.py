@@ -7,13 +7,14 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wvsalign import tables  # noqa: E402
 from wvsalign.errors import InputError  # noqa: E402
-from wvsalign.prompts import NO_COUNTRY, build_prompts, get_format, prompt_id  # noqa: E402
+from wvsalign.prompts import NO_COUNTRY, build_prompts, get_format, prompt_id, render_prompts  # noqa: E402
 from wvsalign.prompts.options import is_scale_item  # noqa: E402
 from wvsalign.survey.items import ItemBank  # noqa: E402
 
@@ -51,6 +52,11 @@ def _tokenizer(template: str | None):
     return tok
 
 
+def _build(*args, tokenizer=None, chat=None, **kwargs):
+    """Model-neutral prompts rendered for ``tokenizer`` (None: the plain format)."""
+    return render_prompts(build_prompts(*args, **kwargs), tokenizer, chat=chat)
+
+
 def _option_lines(text: str) -> list[str]:
     """The option lines of a prompt: the block between the first and second blank lines."""
     return text.split("\n\n")[1].split("\n")
@@ -60,7 +66,7 @@ def _option_lines(text: str) -> list[str]:
 def test_cross_product_size_and_default_template(small):
     small = small.filter(ids=["Q46", "Q56"])  # no scale item: number labels take every order
     countries = ["USA", "JPN", "NGA"]
-    df = build_prompts(
+    df = _build(
         small, countries, templates=["persona", "third_person", "default"], instructions=["default", "survey", "direct"],
         label_styles=["number", "letter"], option_orders=["original", "reversed", "shuffled"],
     )
@@ -77,19 +83,20 @@ def test_cross_product_size_and_default_template(small):
 
 def test_ids_are_stable_across_builds(small):
     kwargs = dict(label_styles="letter", option_orders=["original", "shuffled"], seed=3)
-    a = build_prompts(small, ["USA", "DEU"], **kwargs)
-    b = build_prompts(small, ["USA", "DEU"], **kwargs)
+    a = _build(small, ["USA", "DEU"], **kwargs)
+    b = _build(small, ["USA", "DEU"], **kwargs)
     assert a.prompt_id.tolist() == b.prompt_id.tolist()
     assert all(re.fullmatch(r"[0-9a-f]{16}", pid) for pid in a.prompt_id)
     # the seed changes only shuffled prompts
-    c = build_prompts(small, ["USA", "DEU"], **{**kwargs, "seed": 4})
+    c = _build(small, ["USA", "DEU"], **{**kwargs, "seed": 4})
     orig = a.option_order == "original"
     assert a[orig].prompt_id.tolist() == c[orig.to_numpy()].prompt_id.tolist()
     assert set(a[~orig].prompt_id).isdisjoint(c[~orig.to_numpy()].prompt_id)
 
 
 def test_every_defining_field_changes_the_id(bank, tmp_path):
-    """Prompts that differ in one defining field (and nothing else the builder sets) get different ids."""
+    """Prompts that differ in one defining field (and nothing else the builder sets) get different ids;
+    the model's format is not part of a prompt (one table serves every model)."""
     one = bank.filter(ids=["Q46"])
     base = build_prompts(one, ["USA"])
     reworded = tmp_path / "en_reworded.yaml"  # same instruction name, other wording: only the text differs
@@ -104,11 +111,11 @@ def test_every_defining_field_changes_the_id(bank, tmp_path):
         "label_style": build_prompts(one, ["USA"], label_styles="letter"),
         "option_order": build_prompts(one, ["USA"], option_orders="reversed"),
         "language": build_prompts(one, ["USA"], languages="de", translations=[german]),
-        "text": build_prompts(one, ["USA"], translations=[reworded]),
-        "prompt_format": build_prompts(one, ["USA"], tokenizer=_tokenizer(CHATML)),
+        "user": build_prompts(one, ["USA"], translations=[reworded]),
+        "system": build_prompts(one, ["USA"], templates="persona_system"),
     }
-    columns = ["item_id", "country", "template", "instruction", "label_style", "option_order", "language", "text",
-               "prompt_format"]
+    columns = ["item_id", "country", "template", "instruction", "label_style", "option_order", "language", "user",
+               "system"]
     for field, other in variants.items():
         assert len(other) == 1
         differ = [c for c in columns if other[c].iloc[0] != base[c].iloc[0]]
@@ -116,11 +123,22 @@ def test_every_defining_field_changes_the_id(bank, tmp_path):
         assert other.prompt_id.iloc[0] != base.prompt_id.iloc[0], field
     # and on the row itself: a change of any one defining value alone changes the id
     row = base.iloc[0].to_dict()
-    for field in columns + ["labels", "codes", "continuations", "label_end"]:
+    for field in columns + ["labels", "codes", "question_word", "answer_word"]:
         value = row[field]
         changed = [*value[::-1], value[0]] if isinstance(value, list) else f"{value}x"
         assert prompt_id({**row, field: changed}) != row["prompt_id"], field
     assert prompt_id(dict(row)) == row["prompt_id"]
+    # rendering for a model changes neither the rows nor the id
+    chat, plain = render_prompts(base, _tokenizer(CHATML)), render_prompts(base)
+    assert chat.prompt_format.iloc[0] != plain.prompt_format.iloc[0] and chat.text.iloc[0] != plain.text.iloc[0]
+    assert chat.prompt_id.tolist() == plain.prompt_id.tolist() == base.prompt_id.tolist()
+    pd.testing.assert_frame_equal(chat[list(base.columns)], base)
+
+
+def test_tokenizer_argument_is_deprecated_and_ignored(small):
+    with pytest.warns(DeprecationWarning, match="model-neutral"):
+        old = build_prompts(small, ["USA"], tokenizer=_tokenizer(CHATML))
+    pd.testing.assert_frame_equal(old, build_prompts(small, ["USA"]))
 
 
 # ---- options ---------------------------------------------------------------------------------
@@ -129,7 +147,7 @@ def test_every_defining_field_changes_the_id(bank, tmp_path):
 def test_codes_travel_with_their_labels(bank, order, style):
     if style == "number" and order != "original":  # refused on scale items (see below)
         bank = bank.filter(ids=[it.item_id for it in bank if not is_scale_item(it)])
-    df = build_prompts(bank, ["USA", "JPN"], label_styles=style, option_orders=order, seed=11)
+    df = _build(bank, ["USA", "JPN"], label_styles=style, option_orders=order, seed=11)
     for row in df.itertuples():
         item = bank[row.item_id]
         assert sorted(row.codes) == sorted(item.codes)
@@ -154,12 +172,12 @@ def test_codes_travel_with_their_labels(bank, order, style):
 
 
 def test_shuffled_order_is_seeded_per_item_and_shared_by_countries(bank):
-    df = build_prompts(bank, ["USA", "JPN", "BRA"], label_styles="letter", option_orders="shuffled", seed=5)
+    df = _build(bank, ["USA", "JPN", "BRA"], label_styles="letter", option_orders="shuffled", seed=5)
     per_item = df.groupby("item_id")["codes"].apply(lambda s: {tuple(c) for c in s})
     assert per_item.map(len).eq(1).all()  # every country sees the same order
-    other = build_prompts(bank, ["USA"], label_styles="letter", option_orders="shuffled", seed=6)
+    other = _build(bank, ["USA"], label_styles="letter", option_orders="shuffled", seed=6)
     other = other.set_index("item_id")["codes"]
-    same = build_prompts(bank, ["USA"], label_styles="letter", option_orders="shuffled", seed=5)
+    same = _build(bank, ["USA"], label_styles="letter", option_orders="shuffled", seed=5)
     same = same.set_index("item_id")["codes"]
     ten = [it.item_id for it in bank if it.n_options >= 10]
     assert any(list(other[i]) != list(same[i]) for i in ten)  # another seed, another permutation
@@ -169,14 +187,14 @@ def test_shuffled_order_is_seeded_per_item_and_shared_by_countries(bank):
 def test_scale_items_show_words_only_at_the_ends(bank):
     item = next(it for it in bank if is_scale_item(it))
     first, last = item.labels[0], item.labels[-1]
-    number = build_prompts(bank.filter(ids=[item.item_id]), ["USA"]).iloc[0]
+    number = _build(bank.filter(ids=[item.item_id]), ["USA"]).iloc[0]
     lines = _option_lines(number.text.split("Question: ", 1)[1])
     assert lines[0] == f"1. {first}" and lines[-1] == f"{item.n_options}. {last}"
     assert lines[1:-1] == [str(i) for i in range(2, item.n_options)]
-    letter = build_prompts(bank.filter(ids=[item.item_id]), ["USA"], label_styles="letter").iloc[0]
+    letter = _build(bank.filter(ids=[item.item_id]), ["USA"], label_styles="letter").iloc[0]
     lines = _option_lines(letter.text.split("Question: ", 1)[1])
     assert lines[0] == f"A. 1 ({first})" and lines[1] == "B. 2" and lines[-1] == f"J. 10 ({last})"
-    rev = build_prompts(bank.filter(ids=[item.item_id]), ["USA"], label_styles="letter", option_orders="reversed")
+    rev = _build(bank.filter(ids=[item.item_id]), ["USA"], label_styles="letter", option_orders="reversed")
     lines = _option_lines(rev.iloc[0].text.split("Question: ", 1)[1])
     assert lines[0] == f"A. 10 ({last})" and lines[1] == "B. 9" and lines[-1] == f"J. 1 ({first})"
     assert list(rev.iloc[0].codes) == list(range(10, 0, -1))
@@ -187,21 +205,21 @@ def test_number_labels_on_scale_items_need_the_original_order(bank, order):
     """Renumbered scale points are ambiguous (reversed: label 2 is point 9; shuffled: "1. 5"): refused."""
     scale = [it.item_id for it in bank if is_scale_item(it)]
     with pytest.raises(InputError) as err:
-        build_prompts(bank, ["USA"], option_orders=["original", order])
+        _build(bank, ["USA"], option_orders=["original", order])
     message = str(err.value)
     assert f"number labels on scale items in the {order} option order" in message
     assert f"{len(scale)} scale item(s) asked for ({', '.join(scale[:5])}, ...)" in message
     assert "label_styles=['letter']" in message and "option_orders=['original']" in message
     with pytest.raises(InputError, match=r"\(Q164\)"):
-        build_prompts(bank.filter(ids=["Q46", "Q164"]), ["USA"], label_styles=["letter", "number"], option_orders=order)
+        _build(bank.filter(ids=["Q46", "Q164"]), ["USA"], label_styles=["letter", "number"], option_orders=order)
     # letter labels, or items without a numeric scale, take every order
-    assert len(build_prompts(bank.filter(ids=["Q46", "Q164"]), ["USA"], label_styles="letter", option_orders=order)) == 2
-    assert len(build_prompts(bank.filter(ids=["Q46"]), ["USA"], option_orders=order)) == 1
+    assert len(_build(bank.filter(ids=["Q46", "Q164"]), ["USA"], label_styles="letter", option_orders=order)) == 2
+    assert len(_build(bank.filter(ids=["Q46"]), ["USA"], option_orders=order)) == 1
 
 
 # ---- templates and countries -----------------------------------------------------------------
 def test_country_sentence_closes_the_prompt_so_countries_share_a_prefix(small):
-    df = build_prompts(small, ["USA", "JPN", "NGA", "BRA"], templates=["persona", "third_person", "persona_system"])
+    df = _build(small, ["USA", "JPN", "NGA", "BRA"], templates=["persona", "third_person", "persona_system"])
     for (template, _), group in df.groupby(["template", "item_id"]):
         common = os.path.commonprefix(group.text.tolist())
         if template == "persona_system":
@@ -216,7 +234,7 @@ def test_country_sentence_closes_the_prompt_so_countries_share_a_prefix(small):
 
 
 def test_english_country_names_take_the_article_where_needed(small):
-    df = build_prompts(small.filter(ids=["Q46"]), ["USA", "NLD", "PHL", "MDV", "JPN", "NGA", "HKG"])
+    df = _build(small.filter(ids=["Q46"]), ["USA", "NLD", "PHL", "MDV", "JPN", "NGA", "HKG"])
     sentence = {row.country: row.text.rsplit("\n", 2)[-2] for row in df.itertuples()}
     assert sentence["USA"] == "Imagine you are a person from the United States."
     assert sentence["NLD"] == "Imagine you are a person from the Netherlands."
@@ -227,35 +245,35 @@ def test_english_country_names_take_the_article_where_needed(small):
 
 def test_bad_variants_are_named(small):
     with pytest.raises(InputError, match="no template 'persnoa'"):
-        build_prompts(small, ["USA"], templates="persnoa")
+        _build(small, ["USA"], templates="persnoa")
     with pytest.raises(InputError, match="no instruction 'polite'"):
-        build_prompts(small, ["USA"], instructions="polite")
+        _build(small, ["USA"], instructions="polite")
     with pytest.raises(InputError, match="unknown label style 'roman'"):
-        build_prompts(small, ["USA"], label_styles="roman")
+        _build(small, ["USA"], label_styles="roman")
     with pytest.raises(InputError, match="unknown option order 'random'"):
-        build_prompts(small, ["USA"], option_orders="random")
+        _build(small, ["USA"], option_orders="random")
     with pytest.raises(InputError, match=r"templates \['persona'\] need countries"):
-        build_prompts(small, None)
+        _build(small, None)
     with pytest.raises(InputError, match="unknown country 'Atlantis'"):
-        build_prompts(small, ["Atlantis"])
+        _build(small, ["Atlantis"])
     with pytest.raises(InputError, match="no translation for language 'xx'"):
-        build_prompts(small, ["USA"], languages="xx")
+        _build(small, ["USA"], languages="xx")
 
 
 # ---- formats ---------------------------------------------------------------------------------
 def test_plain_format_continuations_and_label_end(small):
-    df = build_prompts(small, ["USA"], label_styles=["number", "letter"])
+    df = _build(small, ["USA"], label_styles=["number", "letter"])
     for row in df.itertuples():
         assert row.text.startswith("Question: ") and row.text.endswith("\nAnswer:")
         assert row.continuations == [f" {label}" for label in row.labels]
         assert (row.label_end, row.prompt_format, row.chat) == ("\n", "plain", False)
     tok = _tokenizer(None)  # a tokenizer without a chat template gives plain prompts too
-    assert build_prompts(small, ["USA"], tokenizer=tok).text.tolist() == df[df.label_style == "number"].text.tolist()
+    assert _build(small, ["USA"], tokenizer=tok).text.tolist() == df[df.label_style == "number"].text.tolist()
 
 
 def test_chat_format_uses_the_tokenizer_template(small):
     tok = _tokenizer(CHATML)
-    df = build_prompts(small, ["USA", "JPN"], templates=["persona", "persona_system", "default"], tokenizer=tok)
+    df = _build(small, ["USA", "JPN"], templates=["persona", "persona_system", "default"], tokenizer=tok)
     digest = hashlib.sha1(CHATML.encode()).hexdigest()[:8]
     assert (df.prompt_format == f"chat:{digest}").all() and df.chat.all()
     assert (df.label_end == "<|im_end|>").all()
@@ -273,7 +291,7 @@ def test_chat_format_uses_the_tokenizer_template(small):
             assert "person from" not in user
         else:
             assert not system
-    plain = build_prompts(small, ["USA"], tokenizer=tok, chat=False)
+    plain = _build(small, ["USA"], tokenizer=tok, chat=False)
     assert (plain.prompt_format == "plain").all()
 
 
@@ -288,10 +306,10 @@ def test_template_without_system_role(small):
     tok = _tokenizer(NO_SYSTEM)
     fmt = get_format(tok)
     assert fmt.label_end == "</turn>"
-    ok = build_prompts(small, ["USA"], tokenizer=tok)
+    ok = _build(small, ["USA"], tokenizer=tok)
     assert ok.text.iloc[0].endswith("<turn>assistant: ")
     with pytest.raises(InputError, match=r"cannot render roles \['system', 'user'\]"):
-        build_prompts(small, ["USA"], templates="persona_system", tokenizer=tok)
+        _build(small, ["USA"], templates="persona_system", tokenizer=tok)
 
 
 # ---- translations ----------------------------------------------------------------------------
@@ -317,7 +335,7 @@ def test_prompts_from_a_translation_file(bank, tmp_path):
     scale = next(it for it in bank if is_scale_item(it))
     stem_only = f"  {scale.item_id}:\n    stem: \"Skala?\"\n    options: {{1: Anfang, {scale.codes[-1]}: Ende}}\n"
     path.write_text(GERMAN + stem_only, encoding="utf-8")
-    df = build_prompts(bank.filter(ids=["Q46", scale.item_id]), ["USA", "DEU"], languages=["de", "en"],
+    df = _build(bank.filter(ids=["Q46", scale.item_id]), ["USA", "DEU"], languages=["de", "en"],
                        translations=[path])
     de = df[df.language == "de"]
     assert len(de) == 4 and len(df) == 8
@@ -339,16 +357,16 @@ def test_missing_translations_name_item_country_and_language(bank, tmp_path):
     path = tmp_path / "de.yaml"
     path.write_text(GERMAN, encoding="utf-8")
     with pytest.raises(InputError, match=r"no translation of item Q1 into language 'de'") as err:
-        build_prompts(bank.filter(ids=["Q46", "Q1"]), ["USA"], languages="de", translations=[path])
+        _build(bank.filter(ids=["Q46", "Q1"]), ["USA"], languages="de", translations=[path])
     assert str(path) in str(err.value)
     with pytest.raises(InputError, match=r"no translation of country JPN \(Japan\) into language 'de'"):
-        build_prompts(bank.filter(ids=["Q46"]), ["JPN"], languages="de", translations=[path])
+        _build(bank.filter(ids=["Q46"]), ["JPN"], languages="de", translations=[path])
     with pytest.raises(InputError, match="no template 'third_person' in language 'de'"):
-        build_prompts(bank.filter(ids=["Q46"]), ["USA"], templates="third_person", languages="de", translations=[path])
+        _build(bank.filter(ids=["Q46"]), ["USA"], templates="third_person", languages="de", translations=[path])
     partial = tmp_path / "partial.yaml"
     partial.write_text(GERMAN.replace("4: Überhaupt nicht glücklich", ""), encoding="utf-8")
     with pytest.raises(InputError, match=r"item Q46 in language 'de' lacks a label for option code 4"):
-        build_prompts(bank.filter(ids=["Q46"]), ["USA"], languages="de", translations=[partial])
+        _build(bank.filter(ids=["Q46"]), ["USA"], languages="de", translations=[partial])
 
 
 def test_translation_readme_example_builds(bank, tmp_path):
@@ -357,7 +375,7 @@ def test_translation_readme_example_builds(bank, tmp_path):
     example = readme.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "de.yaml"
     path.write_text(example, encoding="utf-8")
-    df = build_prompts(bank.filter(ids=["Q46", "Q164"]), ["DEU", "USA"], templates=["persona", "third_person", "default"],
+    df = _build(bank.filter(ids=["Q46", "Q164"]), ["DEU", "USA"], templates=["persona", "third_person", "default"],
                        languages="de", translations=[path])
     assert len(df) == 2 * (2 + 2 + 1)
     god = df[(df.item_id == "Q164") & (df.template == "default")].iloc[0].text
@@ -381,11 +399,11 @@ def test_bad_translation_files_are_refused(bank, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(GERMAN.replace("aus {country}", "aus {land}"), encoding="utf-8")
     with pytest.raises(InputError, match=r"templates.persona: unknown placeholder\(s\) \['land'\]"):
-        build_prompts(bank.filter(ids=["Q46"]), ["USA"], languages="de", translations=[bad])
+        _build(bank.filter(ids=["Q46"]), ["USA"], languages="de", translations=[bad])
     nolang = tmp_path / "nolang.yaml"
     nolang.write_text("templates: {}\n", encoding="utf-8")
     with pytest.raises(InputError, match="missing 'language'"):
-        build_prompts(bank.filter(ids=["Q46"]), ["USA"], translations=[nolang])
+        _build(bank.filter(ids=["Q46"]), ["USA"], translations=[nolang])
 
 
 def test_user_file_extends_the_built_in_language(small, tmp_path):
@@ -395,7 +413,7 @@ def test_user_file_extends_the_built_in_language(small, tmp_path):
         "instructions:\n  terse: {number: 'Number only.'}\ncountries: {USA: 'the USA'}\n",
         encoding="utf-8",
     )
-    df = build_prompts(small, ["USA", "JPN"], templates=["citizen", "persona"], instructions=["terse"],
+    df = _build(small, ["USA", "JPN"], templates=["citizen", "persona"], instructions=["terse"],
                        translations=[extra])
     citizen = df[(df.template == "citizen") & (df.country == "USA")].iloc[0].text
     assert "Number only.\nAnswer as a citizen of the USA would.\nAnswer:" in citizen
@@ -408,7 +426,7 @@ def test_smollm2_chat_template(small, tmp_path_factory):
     from wvsalign.inference.models import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m", cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
-    df = build_prompts(small, ["USA", "JPN"], templates=["persona", "persona_system"], tokenizer=tok)
+    df = _build(small, ["USA", "JPN"], templates=["persona", "persona_system"], tokenizer=tok)
     assert (df.label_end == "<|im_end|>").all() and df.chat.all()
     for row in df.itertuples():
         user = row.text.split("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]

@@ -19,7 +19,7 @@ from wvsalign.inference.scoring import (  # noqa: E402
     encode_requests, naive_logprobs, normalise, probs_frame,
 )
 from wvsalign.inference.testing import tiny_model, tiny_tokenizer  # noqa: E402
-from wvsalign.prompts import build_prompts  # noqa: E402
+from wvsalign.prompts import build_prompts, render_prompts  # noqa: E402
 from wvsalign.survey.items import ItemBank  # noqa: E402
 
 TEN_POINT = "Q164"  # importance of God, 1..10
@@ -136,11 +136,12 @@ def test_probs_frame_contract(tok):
 # ---- engine vs naive on tiny models -----------------------------------------------------------
 def _tiny_prompts(tok, chat_tok):
     bank = ItemBank.wvs7().filter(ids=["Q1", "Q46", TEN_POINT])
-    chat = build_prompts(bank, ["USA", "JPN", "NLD"], tokenizer=chat_tok, templates=["persona", "default"],
-                         label_styles=["number", "letter"])
-    plain = build_prompts(bank, ["USA", "GBR"], tokenizer=None)
+    chat = render_prompts(build_prompts(bank, ["USA", "JPN", "NLD"], templates=["persona", "default"],
+                                        label_styles=["number", "letter"]), chat_tok)
+    plain = render_prompts(build_prompts(bank, ["USA", "GBR"]))
     # a reversed order takes letter labels (number labels would not name the scale points)
-    reversed_ = build_prompts(bank, ["USA", "GBR"], tokenizer=None, option_orders=["reversed"], label_styles=["letter"])
+    reversed_ = render_prompts(build_prompts(bank, ["USA", "GBR"], option_orders=["reversed"], label_styles=["letter"]))
+    plain["prompt_id"] += "-plain"  # the same model-neutral prompts as some chat ones, rendered otherwise
     return pd.concat([chat, plain, reversed_], ignore_index=True)
 
 
@@ -157,25 +158,48 @@ def test_engine_equals_naive_on_tiny_models(tok, arch):
     assert got["prob"].std() > 0.01  # the model is not uniform: the comparison has teeth
 
 
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_scoring_emits_no_library_warning(tmp_path, arch, capfd):
+    """transformers' current API only: no FutureWarning (past_key_values), no deprecation log lines."""
+    import warnings
+
+    from wvsalign.inference.models import load_backend
+    from wvsalign.inference.runner import score
+    from wvsalign.inference.testing import save_tiny_model
+
+    folder = save_tiny_model(tmp_path / arch, arch)
+    capfd.readouterr()
+    prompts = build_prompts(ItemBank.wvs7().filter(ids=["Q46", TEN_POINT]), ["USA", "JPN"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backend = load_backend(folder, progress=False)
+        out = score(prompts, backend, progress=False)
+        score(prompts, backend, progress=False, batch_size=1)
+        ScoringEngine(backend.model, share_prefixes=False).logprobs(backend.requests(backend.render(prompts)))
+    assert len(out) == 4 * 2 + 10 * 2
+    err = capfd.readouterr().err
+    assert "deprecated" not in err and "forward_call" not in err, err
+
+
 # ---- real models (slow) ------------------------------------------------------------------------
 def _real_check(name):
-    from wvsalign.inference.models import load_model
+    from wvsalign.inference.models import load_backend
     from wvsalign.inference.runner import score
 
-    loaded = load_model(name, progress=False)
+    loaded = load_backend(name, progress=False)
     bank = ItemBank.wvs7().filter(ids=["Q1", TEN_POINT])
-    prompts = build_prompts(bank, ["JPN"], tokenizer=loaded.tokenizer,
-                            templates=["persona", "default"], label_styles=["number", "letter"])
-    reqs = encode_requests(prompts, loaded.tokenizer)
+    prompts = build_prompts(bank, ["JPN"], templates=["persona", "default"], label_styles=["number", "letter"])
+    rendered = loaded.render(prompts)
+    reqs = encode_requests(rendered, loaded.tokenizer)
     # tokenising context and continuation separately equals splitting the joint text (lm-eval's rule)
     tk = loaded.tokenizer
-    for text, conts, end, req in zip(prompts["text"], prompts["continuations"], prompts["label_end"], reqs):
+    for text, conts, end, req in zip(rendered["text"], rendered["continuations"], rendered["label_end"], reqs):
         for cont, ids in zip(conts, req.continuations):
             scored = cont + (end if req.scored_with_end else "")
             special = not (tk.bos_token and text.startswith(tk.bos_token))
             assert tuple(tk(text + scored, add_special_tokens=special)["input_ids"]) == req.context + ids
     got = score(prompts, loaded, progress=False)
-    ref = probs_frame(prompts, reqs, naive_logprobs(loaded.model, reqs), loaded.info.name)
+    ref = probs_frame(rendered, reqs, naive_logprobs(loaded.model, reqs), loaded.name)
     assert any(r.scored_with_end for r in reqs)
     assert list(got["prompt_id"]) == list(ref["prompt_id"])
     dp = np.abs(got["prob"].to_numpy() - ref["prob"].to_numpy()).max()

@@ -63,6 +63,7 @@ class RunConfig:
     """Everything that defines a run (saved as ``config.yaml`` in the run directory)."""
 
     model: Any = "smollm2-135m"  # registry name, local folder or .gguf file, or a spec mapping
+    backend: str = "hf"  # the backend kind that loads and scores the model (wvsalign.inference.backend)
     wvs: str | None = None  # WVS-7 file (.csv, .sav, .dta, .parquet); None: synthetic human data
     items: list[str] | None = None  # item ids; None: all items (or the demo subset)
     categories: list[str] | None = None  # category slugs or names; None: all
@@ -105,6 +106,8 @@ class RunConfig:
         if not isinstance(self.model, (str, Mapping)) or not self.model:
             raise ConfigError("model must be a registry name, a path or a mapping with 'path'", value=self.model)
         self.model = dict(self.model) if isinstance(self.model, Mapping) else str(self.model)
+        if not isinstance(self.backend, str) or not self.backend.strip():
+            raise ConfigError("backend must name a registered backend kind, e.g. hf", value=self.backend)
         self.wvs = None if self.wvs in (None, "") else str(self.wvs)
         self.out = str(self.out)
 
@@ -209,13 +212,33 @@ def select_items(config: RunConfig) -> Any:
 def run(
     config: RunConfig | Mapping[str, Any],
     *,
+    backend: Any = None,
     overwrite: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> RunResult:
-    """Run the main job described by ``config`` (see the module docstring)."""
+    """Run the main job described by ``config`` (see the module docstring).
+
+    Parameters
+    ----------
+    config : RunConfig or mapping
+        The run's settings.
+    backend : Backend, optional
+        A pre-loaded :class:`~wvsalign.inference.backend.Backend` used instead of loading
+        ``config.model`` (a study loads each model once and runs all its conditions).
+    overwrite : bool
+        Replace the results of a run directory made with another config.
+    progress : bool
+        Progress bars.
+    echo : callable or None
+        Where the run's notes go (default ``print``).
+
+    Returns
+    -------
+    RunResult
+    """
     from . import stats
-    from .inference.models import load_tokenizer, model_spec
+    from .inference.backend import Backend, load_backend
     from .inference.runner import score, versions
     from .prompts import build_prompts
     from .survey.countries import Countries
@@ -224,19 +247,24 @@ def run(
     say = echo or (lambda _msg: None)
     bank = select_items(config)
     countries = Countries.load().resolve(config.countries)
-    spec = model_spec(config.model)  # unknown models fail here, before anything is written
-    dtype = _resolved_dtype(config)  # and so do an unknown dtype or an unavailable device
+    if backend is None:
+        # unknown models, backends, dtypes and devices fail here, before anything is written;
+        # the weights load only if there is work
+        backend = load_backend(config.model, config.backend, device=config.device, dtype=config.dtype,
+                               lazy=True, progress=progress)
+    elif not isinstance(backend, Backend):
+        raise InputError(f"backend must be a wvsalign Backend (load_backend(...)), got {type(backend).__name__}")
+    dtype = str(backend.identity()["dtype"])  # as resolved for the device
     run_dir = Path(config.out)
     clear = _check_run_dir(run_dir, config, dtype, overwrite)
 
-    say(f"wvsalign run: model {spec.name}, {len(bank)} items x {len(countries)} countries -> {run_dir}/")
+    say(f"wvsalign run: model {backend.name}, {len(bank)} items x {len(countries)} countries -> {run_dir}/")
     # human data and prompts before the first write: a bad --wvs file leaves the run directory as it was
     human, synthetic, countries = _human(config, bank, countries, say)
-    tokenizer = load_tokenizer(spec, progress=progress, convert=True)  # a GGUF is converted once, for score() too
-    prompts = build_prompts(
+    prompts = build_prompts(  # model-neutral: the backend renders them for its model when scoring
         bank, countries, templates=config.templates, instructions=config.instructions,
         label_styles=config.label_styles, option_orders=config.option_orders, languages=config.languages,
-        seed=config.seed, tokenizer=tokenizer,
+        seed=config.seed,
     )
     if clear:
         _clear_run(run_dir)
@@ -252,9 +280,8 @@ def run(
     write_text_atomic(yaml.safe_dump(_plain(record), sort_keys=False, allow_unicode=True), run_dir / "config.yaml")
     write_parquet_atomic(human, run_dir / "human.parquet")
     write_parquet_atomic(prompts, run_dir / "prompts.parquet")
-    probs = score(prompts, spec, run_dir, batch_size=config.batch_size, device=config.device, dtype=config.dtype,
-                  progress=progress, overwrite=overwrite)
-    model_info = dict(probs.attrs.get("model_info") or {"name": spec.name})
+    probs = score(prompts, backend, run_dir, batch_size=config.batch_size, progress=progress, overwrite=overwrite)
+    model_info = dict(probs.attrs.get("model_info") or {"name": backend.name})
     scores = stats.mean_scores(probs, human, bank)
     write_parquet_atomic(scores, run_dir / "scores.parquet")
     alignment = stats.alignment(scores, by="category", seed=config.seed)

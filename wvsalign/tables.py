@@ -18,11 +18,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "options": ("item_id", "category", "code", "label", "position", "score"),
     # one row per country x item x option
     "human": ("country", "item_id", "code", "share", "n", "n_eff"),
-    # one row per prompt; continuations (what follows text when the model answers each label)
-    # and label_end (what follows an answer) are what the scorer reads
+    # one row per prompt, model-neutral: system and user messages, labels and their codes
     "prompts": (
         "prompt_id", "item_id", "country", "language", "template", "option_order",
-        "text", "labels", "codes", "continuations", "label_end",
+        "system", "user", "labels", "codes",
+    ),
+    # prompts rendered for one model (a backend's render): text ends where the answer begins;
+    # continuations (what follows text when the model answers each label) and label_end (what
+    # follows an answer) are what the scorer reads
+    "rendered": (
+        "prompt_id", "item_id", "country", "language", "template", "option_order",
+        "labels", "codes", "text", "continuations", "label_end",
     ),
     # one row per prompt x option; valid_mass: the probability on the valid labels before normalising
     "probs": (

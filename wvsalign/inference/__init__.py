@@ -1,8 +1,8 @@
-"""Inference: models (registry, loading, conversion cache), the scoring rule, the batched
-prefix-sharing engine and the resumable runner.
+"""Inference: backends (the model interface), models (registry, loading, conversion cache),
+the scoring rule, the batched prefix-sharing engine and the resumable runner.
 
->>> from wvsalign.inference import score, load_model
->>> probs = score(prompts, model="smollm2-135m", run_dir="runs/smollm2")
+>>> from wvsalign.inference import score, load_backend
+>>> probs = score(prompts, load_backend("smollm2-135m"), run_dir="runs/smollm2")
 
 Names are imported lazily so that ``import wvsalign.inference`` does not import torch.
 """
@@ -12,6 +12,12 @@ from .._lazy import lazy_exports
 
 #: public name -> submodule of wvsalign.inference that defines it
 _LAZY: dict[str, str] = {
+    # backends
+    "Backend": ".backend",
+    "HFBackend": ".backend",
+    "load_backend": ".backend",
+    "register_backend": ".backend",
+    "backend_names": ".backend",
     # models (registry, loading, cache)
     "load_model": ".models",
     "load_tokenizer": ".models",

@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", metavar="FILE.yaml", help="read settings from a YAML file (flags override it)")
     p.add_argument("--model", help="registry name (see 'wvsalign models'), local model folder or .gguf file "
                                    "(default: smollm2-135m)")
+    p.add_argument("--backend", help="backend that loads and scores the model (default: hf, transformers)")
     p.add_argument("--wvs", metavar="FILE", help="WVS-7 data file (.csv, .sav, .dta, .parquet); default: synthetic data")
     p.add_argument("--items", metavar="IDS", help="item ids, e.g. Q1,Q57 (default: all 239 items)")
     p.add_argument("--categories", metavar="NAMES", help="category slugs, e.g. happiness,religion")
@@ -58,7 +59,7 @@ def register(subparsers: Any) -> None:
 
 
 #: flags that map one-to-one onto RunConfig fields
-_CONFIG_FLAGS = ("model", "wvs", "items", "categories", "countries", "templates", "instructions", "label_styles",
+_CONFIG_FLAGS = ("model", "backend", "wvs", "items", "categories", "countries", "templates", "instructions", "label_styles",
                  "option_orders", "languages", "seed", "min_n", "out", "batch_size", "device", "dtype", "demo")
 
 

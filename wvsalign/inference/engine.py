@@ -116,6 +116,9 @@ class ScoringEngine:
         # models that take one mask per attention type ({"full_attention": ..., "sliding_attention": ...})
         self.mask_by_layer_type = bool(self.window and any("sliding" in t for t in self.layer_types)
                                        and "causal_mask_mapping" in _source(type(self.base).forward))
+        # the key/value cache argument and output field: ``cache`` in transformers >= 5.2x
+        # (``past_key_values`` is deprecated there), ``past_key_values`` before
+        self.cache_arg = _cache_argument(type(self.base).forward)
         n_layers = int(getattr(cfg, "num_hidden_layers", 1))
         kv_heads = int(getattr(cfg, "num_key_value_heads", None) or getattr(cfg, "num_attention_heads", 1))
         head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
@@ -286,13 +289,13 @@ class ScoringEngine:
             input_ids=torch.as_tensor(ids, device=self.device),
             attention_mask=masks,
             position_ids=torch.as_tensor(pos_new, device=self.device),
-            past_key_values=cache,
             use_cache=True,
+            **{self.cache_arg: cache},
         )
         self.stats["forward_passes"] += 1
         self.stats["tokens"] += int(sum(len(n.tokens) for n, _, _ in placed))
         self.stats["padded_tokens"] += rows * width
-        batch = _Batch(cache=out.past_key_values, positions=positions, row={}, visible={})
+        batch = _Batch(cache=out[self.cache_arg], positions=positions, row={}, visible={})
         self._read(out.last_hidden_state, placed)
         for node, b, _col in placed:
             batch.row[id(node)] = b
@@ -459,6 +462,17 @@ def _source(fn: Any) -> str:
         return inspect.getsource(fn)
     except (OSError, TypeError):
         return ""
+
+
+def _cache_argument(forward: Any) -> str:
+    """``cache`` when the model's forward takes it (current transformers), else ``past_key_values``."""
+    import inspect
+
+    try:
+        params = inspect.signature(forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _select_rows(cache: Any, index: Any) -> Any:

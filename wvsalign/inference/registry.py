@@ -10,7 +10,9 @@ given to wvsalign as
   "instruction_tuned": ..., "multilingual": ...}`` (the form a run config uses).
 
 Nothing is downloaded: a name that is neither registered nor a local path is an error that
-lists the known names.
+lists the known names. This module imports nothing of the conversion cache (which imports
+it); :func:`~wvsalign.inference.models.list_models`, which needs both, lives in
+:mod:`wvsalign.inference.models`.
 """
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-import pandas as pd
 
 from .. import _yaml
 from ..errors import InputError, ModelError
@@ -140,36 +141,6 @@ def model_spec(
     else:
         raise InputError(f"model must be a registry name, a path or a mapping, got {type(spec).__name__}", value=spec)
     return _with_flags(resolved, name=name, instruction_tuned=instruction_tuned, multilingual=multilingual)
-
-
-def list_models(registry: Registry | None = None, *, cache_dir: str | Path | None = None) -> pd.DataFrame:
-    """One row per registered model: name, description, params, instruction_tuned, multilingual,
-    installed, cached (a converted copy is in the cache), source, install."""
-    from .cache import cache_root, cached_entry_for  # noqa: PLC0415 (keeps registry import light)
-
-    registry = registry or Registry.load()
-    root = cache_root(cache_dir)
-    rows = []
-    for name in registry.names:
-        spec = registry.get(name)
-        pkg = spec.package
-        installed = pkg.installed() if pkg else bool(spec.path and spec.path.exists())
-        rows.append(
-            {
-                "name": name,
-                "description": spec.description,
-                "params": spec.params,
-                "instruction_tuned": spec.instruction_tuned,
-                "multilingual": spec.multilingual,
-                "installed": installed,
-                # hashes only as remembered: listing never reads a model file
-                "cached": installed and cached_entry_for(spec, root, compute=False) is not None,
-                "source": f"PyPI {pkg.package}: {pkg.file}" if pkg else str(spec.path),
-                "install": pkg.install if pkg else "",
-            }
-        )
-    return pd.DataFrame(rows, columns=["name", "description", "params", "instruction_tuned", "multilingual",
-                                       "installed", "cached", "source", "install"])
 
 
 def packaged_gguf_path(spec: ModelSpec, cache_root_dir: Path) -> Path:

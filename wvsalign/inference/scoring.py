@@ -67,9 +67,11 @@ class ScoringRequest:
         return len(self.context) + max(len(c) for c in self.continuations)
 
 
-def check_prompts(prompts: pd.DataFrame, *, source: str | None = None) -> None:
-    """Raise :class:`InputError` unless ``prompts`` is a prompts table (``tables.check``) with unique ids."""
-    tables.check(prompts, "prompts", source=source)
+def check_prompts(prompts: pd.DataFrame, *, source: str | None = None, table: str = "prompts") -> None:
+    """Raise :class:`InputError` unless ``prompts`` satisfies the ``table`` contract of
+    :mod:`wvsalign.tables` (``"prompts"``: model-neutral; ``"rendered"``: rendered for a model)
+    with unique prompt ids."""
+    tables.check(prompts, table, source=source)
     dup = prompts["prompt_id"].duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -77,29 +79,57 @@ def check_prompts(prompts: pd.DataFrame, *, source: str | None = None) -> None:
                          value=prompts["prompt_id"].iloc[row])
 
 
-class _Encoder:
-    """Tokenise contexts and (cached) continuation strings by the rule of this module."""
+def tokenize(tokenizer: Any, texts: Sequence[str], *, special_tokens: bool = True) -> list[tuple[int, ...]]:
+    """Token ids of ``texts`` by the rule of this module.
 
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self.bos = getattr(tokenizer, "bos_token", None) or None
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+    texts : sequence of str
+    special_tokens : bool
+        True: as a prompt context (the tokenizer's special tokens, but no second BOS for a text
+        that already starts with the BOS string); False: bare pieces (continuations).
+
+    Returns
+    -------
+    list of tuple of int
+    """
+    bos = getattr(tokenizer, "bos_token", None) or None
+    texts = [str(t) for t in texts]
+    if not special_tokens:
+        groups = {False: texts}
+    else:
+        groups = {True: [t for t in texts if not (bos and t.startswith(bos))],
+                  False: [t for t in texts if bos and t.startswith(bos)]}
+    encoded: dict[tuple[str, bool], tuple[int, ...]] = {}
+    for special, group in groups.items():
+        unique = list(dict.fromkeys(group))
+        if unique:
+            ids = tokenizer(unique, add_special_tokens=special)["input_ids"]
+            encoded.update({(t, special): tuple(int(i) for i in x) for t, x in zip(unique, ids)})
+    if not special_tokens:
+        return [encoded[(t, False)] for t in texts]
+    return [encoded[(t, not (bos and t.startswith(bos)))] for t in texts]
+
+
+class _Encoder:
+    """Contexts and (cached) continuation strings tokenised by a backend or a tokenizer."""
+
+    def __init__(self, encoder: Any) -> None:
+        from .backend import Backend
+
+        if isinstance(encoder, Backend):
+            self._encode = encoder.encode
+        else:
+            self._encode = lambda texts, special_tokens=True: tokenize(encoder, texts, special_tokens=special_tokens)
         self._cache: dict[str, tuple[int, ...]] = {}
 
     def contexts(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
-        with_bos = [t for t in texts if not (self.bos and t.startswith(self.bos))]
-        plain = [t for t in texts if self.bos and t.startswith(self.bos)]
-        encoded: dict[tuple[str, bool], tuple[int, ...]] = {}
-        for group, special in ((with_bos, True), (plain, False)):
-            unique = list(dict.fromkeys(group))
-            if unique:
-                ids = self.tokenizer(unique, add_special_tokens=special)["input_ids"]
-                encoded.update({(t, special): tuple(int(i) for i in x) for t, x in zip(unique, ids)})
-        return [encoded[(t, not (self.bos and t.startswith(self.bos)))] for t in texts]
+        return list(self._encode(texts, special_tokens=True))
 
     def piece(self, text: str) -> tuple[int, ...]:
         if text not in self._cache:
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            self._cache[text] = tuple(int(i) for i in ids)
+            self._cache[text] = tuple(self._encode([text], special_tokens=False)[0])
         return self._cache[text]
 
 
@@ -114,18 +144,38 @@ def _has_prefix_pair(seqs: Sequence[tuple[int, ...]]) -> bool:
 
 def encode_requests(
     prompts: pd.DataFrame,
-    tokenizer: Any,
+    encoder: Any,
     *,
     context_length: int | None = None,
     source: str | None = None,
 ) -> list[ScoringRequest]:
-    """Token ids to score for every prompt (one :class:`ScoringRequest` per row, same order).
+    """Token ids to score for every rendered prompt (one :class:`ScoringRequest` per row, same order).
 
-    Raises :class:`InputError` for a prompt whose options cannot be told apart, whose
-    continuation is empty, or that is longer than ``context_length`` tokens.
+    Parameters
+    ----------
+    prompts : DataFrame
+        Prompts rendered for the model (the ``rendered`` contract: ``text``, ``continuations``,
+        ``label_end``), e.g. ``backend.render(build_prompts(...))``.
+    encoder : Backend or transformers tokenizer
+        Whose tokens: a :class:`~wvsalign.inference.backend.Backend` (its ``encode``) or a
+        tokenizer (:func:`tokenize`).
+    context_length : int, optional
+        The model's context window; longer prompts are refused.
+    source : str, optional
+        Named in error messages.
+
+    Returns
+    -------
+    list of ScoringRequest
+
+    Raises
+    ------
+    InputError
+        For a prompt whose options cannot be told apart, whose continuation is empty, or that is
+        longer than ``context_length`` tokens.
     """
-    check_prompts(prompts, source=source)
-    enc = _Encoder(tokenizer)
+    check_prompts(prompts, source=source, table="rendered")
+    enc = _Encoder(encoder)
     contexts = enc.contexts([str(t) for t in prompts["text"]])
     requests = []
     cols = {c: prompts[c].tolist() for c in ("prompt_id", "continuations", "label_end")}

@@ -13,17 +13,19 @@
 * ``languages``: ``en`` built in; more through translation files
   (:mod:`wvsalign.prompts.translations`, ``wvsalign/data/translations/README.md``).
 
-The format is the tokenizer's chat template when it has one, plain text otherwise
-(:mod:`wvsalign.prompts.formats`).
+The table is model-neutral (system and user messages, labels, codes): a backend renders it
+for its model at scoring time, with the tokenizer's chat template when it has one and plain
+text otherwise (:func:`render_prompts`, :mod:`wvsalign.prompts.formats`).
 """
 from __future__ import annotations
 
 from .builder import NO_COUNTRY, PROMPT_COLUMNS, build_prompts, prompt_id
-from .formats import PromptFormat, get_format
+from .formats import RENDERED_COLUMNS, PromptFormat, get_format, render_prompts
 from .options import LABEL_STYLES, OPTION_ORDERS
 from .translations import Translation, builtin_languages, load_translation, translation_for
 
 __all__ = [
     "NO_COUNTRY", "PROMPT_COLUMNS", "build_prompts", "prompt_id", "PromptFormat", "get_format",
+    "render_prompts", "RENDERED_COLUMNS",
     "LABEL_STYLES", "OPTION_ORDERS", "Translation", "builtin_languages", "load_translation", "translation_for",
 ]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
@@ -38,18 +39,24 @@ import pandas as pd
 from ..errors import InputError, check_choice
 from ..survey.countries import Countries
 from ..survey.items import Item, ItemBank
-from .formats import get_format
 from .options import LABEL_STYLES, OPTION_ORDERS, is_scale_item, show_options
 from .translations import Translation, load_translation, translation_for
 
 #: the country of prompts whose template names no country
 NO_COUNTRY = "NONE"
 
-#: columns of the table build_prompts returns (the ``prompts`` contract of wvsalign.tables and more)
+#: columns of the table build_prompts returns (the ``prompts`` contract of wvsalign.tables and more):
+#: model-neutral, everything that defines a prompt and no model's format
 PROMPT_COLUMNS = (
     "prompt_id", "item_id", "category", "country", "language", "template", "instruction",
-    "label_style", "option_order", "seed", "chat", "prompt_format", "text", "labels", "codes",
-    "continuations", "label_end",
+    "label_style", "option_order", "seed", "system", "user", "labels", "codes",
+    "question_word", "answer_word",
+)
+
+#: the fields prompt_id hashes (with the seed for shuffled orders)
+ID_FIELDS = (
+    "item_id", "country", "language", "template", "instruction", "label_style", "option_order",
+    "system", "user", "labels", "codes", "question_word", "answer_word",
 )
 
 def build_prompts(
@@ -66,15 +73,53 @@ def build_prompts(
     chat: bool | None = None,
     translations: Iterable[str | Translation] = (),
 ) -> pd.DataFrame:
-    """The prompts table for ``bank`` x ``countries`` x the cross product of the variants.
+    """The model-neutral prompts table for ``bank`` x ``countries`` x the cross product of the variants.
 
-    ``countries``: ISO3 codes, names or set names (``Countries.resolve``); templates without
-    ``{country}`` (``default``) ignore them and give one prompt per item with country
-    :data:`NO_COUNTRY`. ``seed`` fixes the ``shuffled`` option order (per item, the same for
-    every country). ``tokenizer``: a tokenizer (or a loaded model); its chat template is used
-    when it has one and ``chat`` is None, plain completion text otherwise. ``translations``:
-    extra language files (see :mod:`wvsalign.prompts.translations`).
+    Each row holds everything that defines a prompt and no model's format: the ``system``
+    message ("" when none), the ``user`` message (stem, options, instruction and the closing
+    country sentence), ``labels`` and their WVS ``codes``, and the plain format's
+    ``question_word`` / ``answer_word`` of the language. A backend renders the rows for its
+    model at scoring time (chat template or plain text: :func:`~wvsalign.prompts.formats.render_prompts`),
+    so one table serves every model.
+
+    Parameters
+    ----------
+    bank : ItemBank or iterable of Item
+        The items.
+    countries : str or sequence of str, optional
+        ISO3 codes, names or set names (``Countries.resolve``); templates without ``{country}``
+        (``default``) ignore them and give one prompt per item with country :data:`NO_COUNTRY`.
+    templates, instructions, label_styles, option_orders, languages : str or sequence of str
+        The variants (their cross product is built).
+    seed : int
+        Fixes the ``shuffled`` option order (per item, the same for every country).
+    tokenizer, chat : deprecated
+        Ignored (with a DeprecationWarning): prompts are model-neutral; the backend renders them.
+    translations : iterable of path or Translation
+        Extra language files (see :mod:`wvsalign.prompts.translations`).
+
+    Returns
+    -------
+    DataFrame
+        One row per prompt, columns :data:`PROMPT_COLUMNS`.
+
+    Raises
+    ------
+    InputError
+        For an empty bank, unknown variants, missing countries or refused label/order combinations.
+
+    Examples
+    --------
+    >>> prompts = build_prompts(ItemBank.wvs7().filter(ids=["Q46"]), ["USA", "JPN"])
+    >>> prompts["user"].iloc[0].endswith("Imagine you are a person from the United States.")
+    True
     """
+    if tokenizer is not None or chat is not None:
+        warnings.warn(
+            "build_prompts(tokenizer=, chat=) is deprecated and ignored: prompts are model-neutral and the "
+            "backend renders them at scoring time (load_backend(..., chat=False) for the plain format)",
+            DeprecationWarning, stacklevel=2,
+        )
     items = list(bank)
     if not items:
         raise InputError("the item bank is empty; expected at least one item")
@@ -96,12 +141,12 @@ def build_prompts(
     registry = Countries.load()
     country_codes = registry.resolve(countries) if countries else []
     extra = [t if isinstance(t, Translation) else load_translation(t) for t in translations]
-    fmt = get_format(tokenizer, chat)
 
     rows: list[dict[str, Any]] = []
     for language in variants["languages"]:
         words = translation_for(language, extra)
         texts = {item.item_id: words.item_text(item) for item in items}
+        question_word, answer_word = words.format_word("question"), words.format_word("answer")
         chosen = [words.template(name) for name in variants["templates"]]
         if any(t.needs_country for t in chosen):
             if not country_codes:
@@ -126,9 +171,9 @@ def build_prompts(
                                     template.text.format(country=names[country]) if template.needs_country else template.text
                                 )
                                 if template.position == "system":
-                                    body, system = core, sentence or None
+                                    body, system = core, sentence or ""
                                 else:
-                                    body, system = (f"{core}\n{sentence}" if sentence else core), None
+                                    body, system = (f"{core}\n{sentence}" if sentence else core), ""
                                 row = {
                                     "item_id": item.item_id,
                                     "category": item.category,
@@ -139,13 +184,12 @@ def build_prompts(
                                     "label_style": label_style,
                                     "option_order": option_order,
                                     "seed": seed,
-                                    "chat": fmt.chat,
-                                    "prompt_format": fmt.name,
-                                    "text": fmt.render(body, system=system, words=words),
+                                    "system": system,
+                                    "user": body,
                                     "labels": labels,
                                     "codes": [o.code for o in shown],
-                                    "continuations": fmt.continuations(labels),
-                                    "label_end": fmt.label_end,
+                                    "question_word": question_word,
+                                    "answer_word": answer_word,
                                 }
                                 row["prompt_id"] = prompt_id(row)
                                 rows.append(row)
@@ -155,13 +199,10 @@ def build_prompts(
 def prompt_id(row: dict[str, Any]) -> str:
     """A stable id: sha1 (16 hex digits) of a canonical JSON of everything that defines the prompt.
 
-    The seed is part of it only for the shuffled order (the only variant it changes).
+    The fields are :data:`ID_FIELDS` (model-neutral: the same prompt has the same id for every
+    model); the seed is part of it only for the shuffled order (the only variant it changes).
     """
-    keys = (
-        "item_id", "country", "language", "template", "instruction", "label_style", "option_order",
-        "prompt_format", "text", "labels", "codes", "continuations", "label_end",
-    )
-    payload = {k: row[k] for k in keys}
+    payload = {k: row[k] for k in ID_FIELDS}
     payload["seed"] = row["seed"] if row["option_order"] == "shuffled" else None
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]

@@ -1,17 +1,23 @@
-"""Prompt formats: the tokenizer's chat template, or plain completion text.
+"""Prompt formats: rendering model-neutral prompts for one model (chat template or plain text).
 
-Both formats wrap the same body (question, options, instruction and the template's closing
-sentence). ``text`` always ends exactly where the answer begins:
+:func:`~wvsalign.prompts.build_prompts` returns model-neutral rows (``system``, ``user``,
+``labels``, ``codes`` and the format words of the language). A backend renders them at
+scoring time with :func:`render_prompts`, which adds what the scorer reads: ``text`` (ending
+exactly where the answer begins), ``continuations``, ``label_end``, ``chat`` and
+``prompt_format``:
 
-* ``chat`` (``prompt_format`` = ``"chat:<8 hex digits of sha1(chat template)>"``): the body is
-  the user message, a ``system``-position template sentence the system message, rendered by
+* ``chat`` (``prompt_format`` = ``"chat:<8 hex digits of sha1(chat template)>"``): ``user``
+  is the user message and a non-empty ``system`` the system message, rendered by
   ``tokenizer.apply_chat_template(..., add_generation_prompt=True)``. The answer is the bare
   label ("7"); ``label_end`` is what the template writes after an assistant message (its
   end-of-turn string, such as ``<|im_end|>`` or ``<end_of_turn>``), found by rendering a probe
   conversation; the tokenizer's EOS token when that cannot be found.
-* ``plain``: ``"Question: <body>\\nAnswer:"`` (the format words come from the language file),
-  a ``system``-position sentence opening the text. The answer is a space and the label
-  (" 7"); ``label_end`` is ``"\\n"`` (an answer is one line).
+* ``plain``: ``"<question_word> <user>\\n<answer_word>"`` (``Question:`` / ``Answer:`` in
+  English, from the language file), a non-empty ``system`` opening the text. The answer is a
+  space and the label (" 7"); ``label_end`` is ``"\\n"`` (an answer is one line).
+
+The country sentence closes the user message in both formats, so prompts of one item share
+every token up to the country name whatever the model.
 """
 from __future__ import annotations
 
@@ -20,17 +26,21 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import pandas as pd
+
 from ..errors import InputError
-from .translations import Translation
 
 PLAIN = "plain"
 PLAIN_LABEL_END = "\n"
 _PROBE_ANSWER = "WVSALIGN_PROBE_ANSWER"
 
+#: columns render_prompts adds to a model-neutral prompts table
+RENDERED_COLUMNS = ("chat", "prompt_format", "text", "continuations", "label_end")
+
 
 @dataclass(frozen=True)
 class PromptFormat:
-    """How a prompt body becomes model input text."""
+    """How a model-neutral prompt becomes model input text."""
 
     name: str  # "plain" or "chat:<hash>"
     label_end: str
@@ -40,12 +50,23 @@ class PromptFormat:
     def chat(self) -> bool:
         return self.tokenizer is not None
 
-    def render(self, body: str, *, system: str | None, words: Translation) -> str:
-        """The full prompt text, ending where the answer starts."""
+    def render(self, user: str, *, system: str | None = None, question: str = "Question:",
+               answer: str = "Answer:") -> str:
+        """The full prompt text, ending where the answer starts.
+
+        Parameters
+        ----------
+        user : str
+            The user message (question, options, instruction, closing country sentence).
+        system : str or None
+            The system message (``None`` or ``""``: none).
+        question, answer : str
+            The plain format's words (ignored by the chat format).
+        """
         if not self.chat:
             opening = f"{system}\n\n" if system else ""
-            return f"{opening}{words.format_word('question')} {body}\n{words.format_word('answer')}"
-        return _apply_template(self.tokenizer, _messages(body, system), add_generation_prompt=True)
+            return f"{opening}{question} {user}\n{answer}"
+        return _apply_template(self.tokenizer, _messages(user, system or None), add_generation_prompt=True)
 
     def continuations(self, labels: Sequence[str]) -> list[str]:
         """The exact strings that follow ``text`` when the model answers each label."""
@@ -53,8 +74,20 @@ class PromptFormat:
 
 
 def get_format(tokenizer: Any = None, chat: bool | None = None) -> PromptFormat:
-    """The chat format when the tokenizer has a chat template (``chat=None``), else plain."""
-    tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a LoadedModel works too
+    """The chat format when the tokenizer has a chat template (``chat=None``), else plain.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer or None
+        The model's tokenizer (``None``: plain format).
+    chat : bool or None
+        ``None``: chat when the tokenizer has a chat template; ``False``: plain even then;
+        ``True``: chat (an :class:`~wvsalign.errors.InputError` without a chat template).
+
+    Returns
+    -------
+    PromptFormat
+    """
     template = _chat_template(tokenizer)
     if chat is None:
         chat = template is not None
@@ -68,6 +101,83 @@ def get_format(tokenizer: Any = None, chat: bool | None = None) -> PromptFormat:
         )
     digest = hashlib.sha1(template.encode("utf-8")).hexdigest()[:8]
     return PromptFormat(f"chat:{digest}", _chat_label_end(tokenizer), tokenizer)
+
+
+def render_prompts(prompts: pd.DataFrame, tokenizer: Any = None, *, chat: bool | None = None,
+                   source: str | None = None) -> pd.DataFrame:
+    """Model-neutral prompts rendered for one model: a copy with :data:`RENDERED_COLUMNS` added.
+
+    Parameters
+    ----------
+    prompts : DataFrame
+        A prompts table (``tables.check(prompts, "prompts")``), e.g. from ``build_prompts``.
+    tokenizer : transformers tokenizer or None
+        The model's tokenizer; its chat template is used when it has one (see ``chat``).
+    chat : bool or None
+        As in :func:`get_format`.
+    source : str or None
+        Named in error messages (a file name, say).
+
+    Returns
+    -------
+    DataFrame
+        ``prompts`` with ``chat``, ``prompt_format``, ``text``, ``continuations`` and ``label_end``
+        (replacing any such columns it had).
+
+    Raises
+    ------
+    InputError
+        For a table that is not a prompts table, or roles the chat template refuses.
+
+    Examples
+    --------
+    >>> rendered = render_prompts(build_prompts(bank, ["USA"]))   # plain format
+    >>> rendered["text"].iloc[0].startswith("Question: ")
+    True
+    """
+    from .. import tables
+
+    tables.check(prompts, "prompts", source=source)
+    fmt = get_format(tokenizer, chat)
+    words = _format_words(prompts)
+    users = prompts["user"].astype(str).tolist()
+    systems = ["" if _missing(s) else str(s) for s in prompts["system"]]
+    rendered: dict[tuple[str, str, str, str], str] = {}
+    texts = []
+    for user, system, (question, answer) in zip(users, systems, words):
+        key = (user, system, question, answer)
+        if key not in rendered:
+            rendered[key] = fmt.render(user, system=system or None, question=question, answer=answer)
+        texts.append(rendered[key])
+    out = prompts.drop(columns=[c for c in RENDERED_COLUMNS if c in prompts.columns]).copy()
+    out["chat"] = fmt.chat
+    out["prompt_format"] = fmt.name
+    out["text"] = texts
+    out["continuations"] = [fmt.continuations([str(v) for v in labels]) for labels in prompts["labels"]]
+    out["label_end"] = fmt.label_end
+    return out
+
+
+def _format_words(prompts: pd.DataFrame) -> list[tuple[str, str]]:
+    """Per row, the plain format's (question, answer) words: the row's, else its language's."""
+    from .translations import translation_for
+
+    have = "question_word" in prompts.columns and "answer_word" in prompts.columns
+    cache: dict[str, tuple[str, str]] = {}
+    out = []
+    for i, language in enumerate(prompts["language"].astype(str)):
+        if have and not _missing(prompts["question_word"].iat[i]) and not _missing(prompts["answer_word"].iat[i]):
+            out.append((str(prompts["question_word"].iat[i]), str(prompts["answer_word"].iat[i])))
+            continue
+        if language not in cache:
+            words = translation_for(language)
+            cache[language] = (words.format_word("question"), words.format_word("answer"))
+        out.append(cache[language])
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _chat_template(tokenizer: Any) -> str | None:
@@ -90,7 +200,7 @@ def _apply_template(tokenizer: Any, messages: list[dict[str, str]], *, add_gener
         roles = [m["role"] for m in messages]
         raise InputError(
             f"the tokenizer's chat template cannot render roles {roles} ({type(exc).__name__}: {exc}); "
-            f"use a template without a system message (e.g. 'persona') or chat=False"
+            f"use a template without a system message (e.g. 'persona') or the plain format (chat=False)"
         ) from None
 
 
