@@ -135,38 +135,26 @@ def test_neuron_set_checks_and_hash():
     assert a != ab.neuron_set_sha256(ab.normalise_neurons({0: [1, 3]}), site="act")
 
 
-class FakeBackend:
-    """The Backend interface's scoring part over the package's engine."""
+@pytest.fixture(scope="module")
+def tiny_backend(tmp_path_factory):
+    from wvsalign.inference.backend import load_backend
+    from wvsalign.inference.testing import save_tiny_model
 
-    name = "tiny"
-    context_length = 2048
-    chat = True
-
-    def __init__(self, model):
-        self.model = model
-        self.tokenizer = "tok"
-
-    def identity(self):
-        return {"backend": "hf", "model": "tiny"}
-
-    def info(self):
-        return {"name": "tiny"}
-
-    def logprobs(self, requests, **options):
-        return ScoringEngine(self.model).logprobs(requests)
+    folder = save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    return load_backend(str(folder), device="cpu", progress=False)
 
 
-def test_ablated_backend():
-    model = tiny_model("llama")
-    base = FakeBackend(model)
+def test_ablated_backend(tiny_backend):
+    base = tiny_backend
+    model = base.model
     neurons = pd.DataFrame({"layer": [0, 1, 1], "neuron": [4, 8, 9]})
     wrapped = ab.AblatedBackend(base, neurons, "zero")
     ident = wrapped.identity()
-    assert ident["backend"] == "hf" and ident["ablation"]["n_neurons"] == 3
-    assert ident["ablation"]["per_layer"] == {0: 1, 1: 2}
+    assert {k: v for k, v in ident.items() if k != "ablation"} == base.identity()
+    assert ident["ablation"]["n_neurons"] == 3 and ident["ablation"]["per_layer"] == {"0": 1, "1": 2}
     assert ident["ablation"]["sha256"] == ab.neuron_set_sha256(ab.normalise_neurons(neurons))
-    assert base.identity() == {"backend": "hf", "model": "tiny"}  # the base is not changed
-    assert wrapped.tokenizer == "tok" and wrapped.name == "tiny"
+    assert "ablation" not in base.identity()  # the base is not changed
+    assert wrapped.tokenizer is base.tokenizer and wrapped.name == base.name
     reqs = [ScoringRequest("p", tuple(range(5, 25)), ((7,), (8,)), False)]
     with ab.ablate(model, neurons):
         expected = ScoringEngine(model).logprobs(reqs)
@@ -176,6 +164,28 @@ def test_ablated_backend():
     assert n_hooks(model) == 0
     empty = ab.AblatedBackend(base, None)
     assert np.array_equal(empty.logprobs(reqs)[0], base.logprobs(reqs)[0])
+
+
+def test_ablated_runs_are_run_directories(tiny_backend, tmp_path):
+    from wvsalign.inference.runner import score
+    from wvsalign.prompts import build_prompts
+    from wvsalign.survey.items import ItemBank
+
+    bank = ItemBank.wvs7()
+    prompts = build_prompts(bank.filter(ids=[it.item_id for it in bank][:3]), ["JPN", "DEU"])
+    neurons = {0: [1, 2, 3], 1: [10]}
+    wrapped = ab.AblatedBackend(tiny_backend, neurons)
+    plain = score(prompts, tiny_backend, tmp_path / "plain", progress=False)
+    first = score(prompts, wrapped, tmp_path / "ablated", progress=False)
+    again = score(prompts, ab.AblatedBackend(tiny_backend, neurons), tmp_path / "ablated", progress=False)
+    assert np.array_equal(first["prob"].to_numpy(), again["prob"].to_numpy())
+    assert not np.allclose(first["prob"].to_numpy(), plain["prob"].to_numpy())
+    with pytest.raises(InputError):
+        score(prompts, ab.AblatedBackend(tiny_backend, {0: [1, 2]}), tmp_path / "ablated", progress=False)
+    with pytest.raises(InputError):
+        score(prompts, wrapped, tmp_path / "plain", progress=False)
+    empty = score(prompts, ab.AblatedBackend(tiny_backend, {}), tmp_path / "empty", progress=False)
+    assert np.array_equal(empty["prob"].to_numpy(), plain["prob"].to_numpy())
 
 
 @pytest.mark.slow

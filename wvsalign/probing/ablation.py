@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, check_choice
+from ..inference.backend import Backend
 from .hooks import site_hooks
 from .sites import DEFAULT_SITE, n_neurons, unwrap
 
@@ -167,13 +168,19 @@ def random_matched(neurons: NeuronSet, widths: Sequence[int], seed: int, *, avoi
     return out
 
 
-class AblatedBackend:
+class AblatedBackend(Backend):
     """A scoring backend whose model runs with a neuron set ablated.
 
-    Delegates everything to ``base`` (an HF backend: ``.model``, ``identity()``, ``logprobs()``,
-    ``render()``, ``encode()``, ``info()``) and adds ``{"ablation": {...}}`` to ``identity()``
-    (site, mode, neuron count per layer, the set's sha256), so that ablated runs are run
-    directories of their own, resumable like any other.
+    Delegates everything to ``base`` (an :class:`~wvsalign.inference.backend.HFBackend`, or any
+    backend with a torch ``.model``) and adds ``{"ablation": {...}}`` to ``identity()`` (site,
+    mode, neuron count per layer, the set's sha256), so that ablated runs go through
+    :func:`wvsalign.inference.score` / the runner as run directories of their own, resumable
+    like any other, and never mix with the unablated run's shards.
+
+    Examples
+    --------
+    >>> base = load_backend("smollm2-135m")                                   # doctest: +SKIP
+    >>> probs = score(prompts, AblatedBackend(base, {3: [17, 42]}), "runs/ablated")  # doctest: +SKIP
     """
 
     def __init__(self, base: Any, neurons: pd.DataFrame | Mapping[int, Sequence[int]] | None, mode: str = "zero", *,
@@ -207,7 +214,7 @@ class AblatedBackend:
     def ablation(self) -> dict[str, Any]:
         """The ablation's record: site, mode, neurons per layer, total, sha256 (and label)."""
         rec = {"site": self.site, "mode": self.mode, "n_neurons": int(sum(len(v) for v in self.neurons.values())),
-               "per_layer": {int(l): int(len(v)) for l, v in self.neurons.items()}, "sha256": self.sha256}
+               "per_layer": {str(l): int(len(v)) for l, v in self.neurons.items()}, "sha256": self.sha256}
         if self.label:
             rec["label"] = self.label
         return rec
@@ -225,12 +232,13 @@ class AblatedBackend:
     def render(self, prompts: pd.DataFrame) -> pd.DataFrame:
         return self._base.render(prompts)
 
-    def encode(self, texts: Sequence[str]) -> Any:
-        return self._base.encode(texts)
+    def encode(self, texts: Sequence[str], *, special_tokens: bool = True) -> list[tuple[int, ...]]:
+        return self._base.encode(texts, special_tokens=special_tokens)
 
-    def logprobs(self, requests: Sequence[Any], **options: Any) -> list[np.ndarray]:
+    def logprobs(self, requests: Sequence[Any], *, batch_size: int | str = "auto",
+                 progress: Any = None) -> list[np.ndarray]:
         with ablate(self.model, self.neurons, site=self.site, mode=self.mode, means=self._means):
-            return self._base.logprobs(requests, **options)
+            return self._base.logprobs(requests, batch_size=batch_size, progress=progress)
 
     def __getattr__(self, name: str) -> Any:  # everything else (tokenizer, device, dtype, ...)
         if name.startswith("_"):
