@@ -12,12 +12,14 @@ from typing import Sequence
 from . import __version__
 from .errors import WvsalignError
 from .inference import commands as inference_commands
+from .probing import commands as probing_commands
 from .survey import commands as survey_commands
 
 #: modules that each define ``register(subparsers)``; subcommands appear in this order
 COMMAND_MODULES = (
     survey_commands,      # items, countries, human, synthetic
     inference_commands,   # models, run
+    probing_commands,     # probe activations|key-neurons|attribute|ablate
 )
 
 
