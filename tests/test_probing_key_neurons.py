@@ -88,3 +88,27 @@ def test_counts_vs_alignment_equals_scipy_and_fisher():
     assert first["alignment"].item() == align.loc[align.group == "C0", "estimate"].item()
     with pytest.raises(InputError, match="at least 4"):
         kn.counts_vs_alignment(counts.head(3), align)
+
+
+def test_figures_draw_what_the_tables_hold(tmp_path):
+    from wvsalign.probing import figures
+
+    layers = pd.DataFrame({"condition": ["general"] * 3 + ["specific:JPN"] * 3, "layer": [0, 1, 2] * 2,
+                           "n": [1, 0, 4, 2, 2, 0], "share": 0.0})
+    fig = figures.layer_figure(layers)
+    heights = sorted(round(p.get_height()) for p in fig.axes[0].patches)
+    assert heights == sorted([1, 0, 4, 2, 2, 0])
+    figures.save(fig, tmp_path / "l.png")
+    assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
+    changes = pd.DataFrame({
+        "condition": ["ablated", "random-0", "random-1", "ablated", "random-0", "random-1"],
+        "group_by": ["overall"] * 3 + ["category"] * 3, "group": ["all"] * 3 + ["religion"] * 3,
+        "estimate": [0.2, 0.5, 0.45, 0.1, 0.3, 0.32], "ci_low": [0.1, 0.4, 0.35, 0.0, 0.2, 0.2],
+        "ci_high": [0.3, 0.6, 0.55, 0.2, 0.4, 0.4], "delta": [-0.3, 0.0, -0.05, -0.2, 0.0, 0.02],
+    })
+    fig = figures.ablation_figure(changes)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["all", "religion"]
+    xs = sorted(float(x) for c in ax.collections for x in c.get_offsets()[:, 0]) if ax.collections else []
+    assert -0.05 in xs and 0.02 in xs
+    figures.save(fig, tmp_path / "a.png")

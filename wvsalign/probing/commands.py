@@ -188,6 +188,10 @@ def _attribute(args: Any) -> int:
     write_parquet_atomic(res["general"], out / "culture_general.parquet")
     write_parquet_atomic(res["specific"], out / "culture_specific.parquet")
     write_csv_atomic(res["layers"], out / "layer_distribution.csv")
+    from .figures import layer_figure, save
+
+    save(layer_figure(res["layers"], title=f"{backend.name}: culture neurons per layer ({args.site})"),
+         out / "layer_distribution.png")
     _record(out, args, backend, {"thresholds": res["thresholds"], "synthetic_human": args.wvs is None})
     n_spec = res["specific"].groupby("condition").size()
     print(f"culture-general neurons: {len(res['general'])}; culture-specific: {len(res['specific'])} over "
@@ -253,6 +257,11 @@ def _ablate(args: Any) -> int:
     write_parquet_atomic(res["sets"], out / "ablation_sets.parquet")
     if "control" in res:
         write_csv_atomic(res["control"], out / "ablation_control.csv")
+    from .figures import ablation_figure, save
+
+    save(ablation_figure(res["changes"], group_by="category",
+                         title=f"{backend.name}: alignment change, ablated set vs {args.random} random sets"),
+         out / "ablation_effect.png")
     _record(out, args, backend, {"synthetic_human": args.wvs is None})
     overall = res["random"][res["random"]["group_by"].isin(["overall", "category"])]
     _show("alignment change of the ablation vs random sets matched per layer:",
