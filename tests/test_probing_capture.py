@@ -158,3 +158,20 @@ def test_bad_input():
     with pytest.raises(InputError, match="no prompts"):
         cap.collect_activations(model, [])
     assert n_hooks(model) == 0
+
+
+@pytest.mark.parametrize("family", ["qwen2", "mistral"])
+def test_other_gated_families(family):
+    from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    kw = dict(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=2, max_position_embeddings=256)
+    model = (Qwen2ForCausalLM(Qwen2Config(**kw)) if family == "qwen2" else MistralForCausalLM(MistralConfig(**kw))).eval()
+    assert list_sites(model) == ["down_in", "act", "gate", "up"] and n_neurons(model) == [48, 48]
+    ctx = contexts(n=4)
+    acts = cap.collect_activations(model, ctx, keep_all=True, batch_size=4)
+    for i, c in enumerate(ctx):
+        ref = torch.stack([layer["down_in"][len(c) - 1] for layer in recompute(model, list(c), silu)]).detach().numpy()
+        np.testing.assert_allclose(acts.full[i], ref, rtol=1e-4, atol=1e-5)
+    assert n_hooks(model) == 0
