@@ -18,9 +18,11 @@ from wvsalign.probing.sites import decoder_layers  # noqa: E402
 
 def requests(seed=0, n=5):
     rng = np.random.default_rng(seed)
+    shared = rng.integers(5, 120, 20).tolist()
     out = []
     for i in range(n):
-        ctx = tuple(rng.integers(5, 120, int(rng.integers(6, 14))).tolist())
+        tail = rng.integers(5, 120, int(rng.integers(1, 14))).tolist()
+        ctx = tuple(shared + tail if i != 2 else tail + [5] * 5)  # most share a 20-token prefix
         conts = ((7,), (8,), (9, 10)) if i % 2 else ((7,), (8,))
         out.append(ScoringRequest(f"p{i}", ctx, conts, False))
     return out
@@ -71,12 +73,17 @@ def reference(model, req, j=None, values=None):
     return torch.stack(out).detach().numpy(), float(obj.detach())
 
 
-@pytest.mark.parametrize("arch", ["llama", "gemma3"])
-def test_majority_grad_x_act_equals_autograd(arch):
+@pytest.mark.parametrize("arch,share", [("llama", True), ("gemma3", True), ("llama", False)])
+def test_majority_grad_x_act_equals_autograd(arch, share):
     model = tiny_model(arch)
     reqs = requests()
     targets = [1, 2, 0, 2, 1]
-    res = at.attribute(model, reqs, targets=targets, keep_all=True, batch_size=3, groups=list("aabab"))
+    res = at.attribute(model, reqs, targets=targets, keep_all=True, batch_size=3, groups=list("aabab"),
+                       share_prefixes=share)
+    if share:  # the shared path was taken
+        from wvsalign.probing.capture import plan_batches
+
+        assert any(s >= 16 for _, s in plan_batches([r.context for r in reqs], 3))
     for i, req in enumerate(reqs):
         ref, obj = reference(model, req, j=targets[i])
         np.testing.assert_allclose(res.full[i], ref, rtol=1e-3, atol=1e-5)
@@ -86,11 +93,13 @@ def test_majority_grad_x_act_equals_autograd(arch):
     assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == 0
 
 
-def test_mean_score_grad_x_act_equals_autograd():
+@pytest.mark.parametrize("share", [True, False])
+def test_mean_score_grad_x_act_equals_autograd(share):
     model = tiny_model("llama")
-    reqs = requests(seed=4, n=3)
+    reqs = requests(seed=4, n=4)
     values = [np.linspace(0, 1, r.n_options) for r in reqs]
-    res = at.attribute(model, reqs, target="mean_score", values=values, keep_all=True, batch_size=4)
+    res = at.attribute(model, reqs, target="mean_score", values=values, keep_all=True, batch_size=6,
+                       share_prefixes=share)
     for i, req in enumerate(reqs):
         ref, obj = reference(model, req, values=values[i])
         np.testing.assert_allclose(res.full[i], ref, rtol=1e-3, atol=1e-6)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, check_choice
-from .capture import NEURON_COLUMNS, _uniform_width
+from .capture import NEURON_COLUMNS, _uniform_width, cache_argument, plan_batches
 from .hooks import site_hooks
 from .sites import DEFAULT_SITE, decoder_layers, unwrap
 
@@ -134,7 +134,7 @@ def _rows_for(requests, targets, values, target):
 def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", targets: Sequence[int] | None = None,
               values: Sequence[Sequence[float]] | None = None, site: str = DEFAULT_SITE,
               groups: Sequence[Any] | None = None, batch_size: int = 8, keep_all: bool = False,
-              model_name: str | None = None, pad_token_id: int = 0,
+              share_prefixes: bool = True, min_shared: int = 16, model_name: str | None = None, pad_token_id: int = 0,
               progress: Callable[[int], None] | None = None) -> Attribution:
     """Gradient x activation of every neuron at ``site``, averaged per condition.
 
@@ -151,6 +151,12 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
         ``mean_score``: the option scores per request (:func:`option_values`).
     groups : sequence, optional
         Condition per request (country); default one condition "all".
+    batch_size : int
+        Rows (prompt x option sequences) per forward and backward pass.
+    share_prefixes : bool
+        Compute the longest prefix the prompts of a batch share once, without gradients, into a
+        key/value cache (exact: every position attributed lies after it); contexts are sorted so
+        that neighbours share the most.
 
     Returns
     -------
@@ -194,40 +200,52 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
     softcap = getattr(cfg, "final_logit_softcapping", None)
     stored: dict[int, Any] = {}
 
+    order = [i for i in range(n_prompts) if rows[i]]
+    per_row = max(1, int(round(np.mean([len(rows[i]) for i in order])))) if order else 1
+    plan = plan_batches([requests[i].context for i in order], max(1, batch_size // per_row),
+                        min_shared=min_shared if share_prefixes else 10**9)
+    batches = [([order[j] for j in idx], shared) for idx, shared in plan]
+    cache_kw = cache_argument(base)
+    reading = [True]
+
     def keep(layer, tensor):
-        stored[layer] = tensor
+        if reading[0]:
+            stored[layer] = tensor
         return None
 
-    order = [i for i in range(n_prompts) if rows[i]]
-    batches, cur, n_rows = [], [], 0
-    for i in order:
-        if cur and n_rows + len(rows[i]) > batch_size:
-            batches.append(cur)
-            cur, n_rows = [], 0
-        cur.append(i)
-        n_rows += len(rows[i])
-    if cur:
-        batches.append(cur)
-
     with site_hooks(net, site, keep), torch.enable_grad():
-        for batch in batches:
+        for batch, shared in batches:
             flat = [(p, r) for p in batch for r in rows[p]]
-            width_t = max(len(r[0]) for _, r in flat)
+            cache = None
+            if shared:  # the common prefix once, without gradients: answer positions all lie after it
+                reading[0] = False
+                with torch.no_grad():
+                    prefix = torch.tensor([list(flat[0][1][0][:shared])], device=device)
+                    out = base(input_ids=prefix, use_cache=True)
+                    cache = getattr(out, "cache", None) or out.past_key_values
+                    cache.batch_repeat_interleave(len(flat))
+                reading[0] = True
+            width_t = max(len(r[0]) for _, r in flat) - shared
             ids = torch.full((len(flat), width_t), pad_token_id, dtype=torch.long, device=device)
-            mask = torch.zeros((len(flat), width_t), dtype=torch.long, device=device)
+            mask = torch.zeros((len(flat), shared + width_t), dtype=torch.long, device=device)
             for k, (_, (toks, _, _)) in enumerate(flat):
-                ids[k, :len(toks)] = torch.tensor(toks, device=device)
+                ids[k, :len(toks) - shared] = torch.tensor(toks[shared:], device=device)
                 mask[k, :len(toks)] = 1
             stored.clear()
             embeds = base.get_input_embeddings()(ids).detach().requires_grad_(True)
-            hidden = base(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
+            if shared:
+                pos = torch.arange(shared, shared + width_t, device=device).unsqueeze(0).expand(len(flat), -1)
+                hidden = base(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=True,
+                              **{cache_kw: cache}).last_hidden_state
+            else:
+                hidden = base(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
             # log-likelihood of each row's continuation, read at the positions that predict it
             r_idx, p_idx, t_idx = [], [], []
             for k, (_, (toks, cont, pos)) in enumerate(flat):
                 n_ctx = len(toks) - len(cont)
                 for j, tok in enumerate(cont):
                     r_idx.append(k)
-                    p_idx.append(n_ctx - 1 + j)
+                    p_idx.append(n_ctx - 1 + j - shared)
                     t_idx.append(tok)
             logits = head(hidden[torch.tensor(r_idx), torch.tensor(p_idx)]).float()
             if softcap:
@@ -256,10 +274,10 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
                     for p in batch:
                         m = len(rows[p])
                         if target == "majority":
-                            pos = torch.tensor(rows[p][0][2], device=device)
+                            pos = torch.tensor(rows[p][0][2], device=device) - shared
                             score = ga[start, pos].max(dim=0).values
                         else:
-                            n1 = rows[p][0][2][0]
+                            n1 = rows[p][0][2][0] - shared
                             score = ga[start:start + m, n1].sum(dim=0)
                         vec = score.double().cpu().numpy()
                         sums[codes[p], l] += vec
