@@ -23,12 +23,14 @@ def tiny_gpt2(seed=0):
 
 
 def contexts(seed=1, n=7):
+    """Three families: two long shared prefixes (20 and 24 tokens) and one short (5)."""
     rng = np.random.default_rng(seed)
     shared = rng.integers(5, 120, 20).tolist()
+    other = rng.integers(5, 120, 24).tolist()
     out = []
     for i in range(n):
         tail = rng.integers(5, 120, int(rng.integers(1, 9))).tolist()
-        out.append(tuple((shared if i % 3 else shared[:5]) + tail))
+        out.append(tuple((shared if i % 3 == 1 else other if i % 3 == 2 else shared[:5]) + tail))
     return out
 
 
@@ -98,7 +100,11 @@ def test_sharing_happens_and_running_means():
     model = tiny_model("llama")
     ctx = contexts(n=9)
     plan = cap.plan_batches(ctx, 8)
-    assert any(s >= 16 for _, s in plan)
+    assert sum(s >= 16 for _, s in plan) >= 2
+    supers = cap.merge_groups(plan, ctx, rows_per_pass=64, window=None)
+    assert any(len(g) >= 2 for g in supers)  # prefixes of several groups in one pass
+    assert all(len(g) == 1 or all(s for _, s in g) for g in supers)
+    assert all(len(g) == 1 for g in cap.merge_groups(plan, ctx, rows_per_pass=64, window=8))
     groups = ["a", "b", "a", "c", "b", "a", "c", "a", "b"]
     acts = cap.collect_activations(model, ctx, groups=groups, keep_all=True, k=3)
     assert acts.group_names == ["a", "b", "c"]

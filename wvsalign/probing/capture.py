@@ -175,66 +175,125 @@ def plan_batches(contexts: Sequence[Sequence[int]], batch_size: int, *, min_shar
     """Batches (indices, shared prefix length) of contexts sorted by their tokens.
 
     Neighbours in token order share the longest prefixes; a context joins the current batch
-    while the batch is not full and the shared prefix stays at least half of what it was.
-    The shared length is at most the shortest context minus one (every row keeps its answer
-    position in the suffix) and 0 when below ``min_shared``.
+    while the batch is not full and the prefix it shares with the batch is at least
+    ``min_shared`` tokens and half of what the batch shared so far. The shared length is at most
+    the shortest context minus one (every row keeps its answer position in the suffix) and 0
+    when below ``min_shared``; consecutive batches that share nothing are then joined up to
+    ``batch_size``.
     """
     order = sorted(range(len(contexts)), key=lambda i: tuple(contexts[i]))
-    batches: list[tuple[list[int], int]] = []
+    raw: list[tuple[list[int], int]] = []
     cur: list[int] = []
     shared = 0
     for i in order:
         if cur:
             new = min(shared, _lcp(contexts[cur[0]], contexts[i]))
-            if len(cur) < batch_size and (new >= shared // 2 or new >= 0.8 * len(contexts[i])):
+            if len(cur) < batch_size and new >= max(min_shared, shared // 2):
                 cur.append(i)
                 shared = new
                 continue
-            batches.append((cur, shared))
+            raw.append((cur, shared))
         cur, shared = [i], len(contexts[i])
     if cur:
-        batches.append((cur, shared))
-    out = []
-    for idx, s in batches:
+        raw.append((cur, shared))
+    out: list[tuple[list[int], int]] = []
+    for idx, s in raw:
         s = min(s, min(len(contexts[i]) for i in idx) - 1)
-        out.append((idx, s if s >= min_shared and len(idx) > 1 else 0))
+        s = s if s >= min_shared and len(idx) > 1 else 0
+        if s == 0 and out and out[-1][1] == 0 and len(out[-1][0]) + len(idx) <= batch_size:
+            out[-1] = (out[-1][0] + idx, 0)
+        else:
+            out.append((idx, s))
+    return out
+
+
+def _sliding_window(model: Any) -> int | None:
+    cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    window = getattr(cfg, "sliding_window", None)
+    if not window or getattr(cfg, "use_sliding_window", True) is False:
+        return None
+    return int(window)
+
+
+def merge_groups(batches: list[tuple[list[int], int]], contexts: Sequence[Sequence[int]], *, rows_per_pass: int,
+                 window: int | None) -> list[list[tuple[list[int], int]]]:
+    """Prefix-sharing batches packed together (their prefixes in one pass, their suffixes in
+    another) up to ``rows_per_pass`` rows; batches that share nothing run alone. With a sliding
+    window, only while every row fits in it (padding between a prefix and its suffix would
+    otherwise shift the window)."""
+    out: list[list[tuple[list[int], int]]] = [[b] for b in batches if not b[1]]
+    cur: list[tuple[list[int], int]] = []
+    rows, width_p, width_s = 0, 0, 0
+    for idx, shared in (b for b in batches if b[1]):
+        suffix = max(len(contexts[i]) for i in idx) - shared
+        span = max(width_p, shared) + max(width_s, suffix)
+        if cur and rows + len(idx) <= rows_per_pass and (window is None or span <= window):
+            cur.append((idx, shared))
+            rows, width_p, width_s = rows + len(idx), max(width_p, shared), max(width_s, suffix)
+            continue
+        if cur:
+            out.append(cur)
+        cur, rows, width_p, width_s = [(idx, shared)], len(idx), shared, suffix
+    if cur:
+        out.append(cur)
     return out
 
 
 def run_contexts(model: Any, contexts: Sequence[Sequence[int]], recorder: ActivationRecorder, *,
-                 batch_size: int = 16, share_prefixes: bool = True, min_shared: int = 16,
+                 batch_size: int = 16, share_prefixes: bool = True, min_shared: int = 16, rows_per_pass: int = 64,
                  pad_token_id: int = 0, progress: Callable[[int], None] | None = None) -> None:
-    """Run every context once (no output head) with ``recorder`` reading each answer position."""
+    """Run every context once (no output head) with ``recorder`` reading each answer position.
+
+    Contexts are sorted by their tokens and cut into groups that share a prefix
+    (:func:`plan_batches`, ``batch_size`` prompts at most); the prefixes of several groups run
+    in one pass (right-padded) into a key/value cache, whose rows are then repeated for each
+    group's prompts, and the suffixes run in a second pass with an attention mask that covers
+    each row's own prefix and explicit position ids.
+    """
     torch = _torch()
     base = model.base_model
     device = next(model.parameters()).device
     batches = plan_batches(contexts, int(batch_size), min_shared=min_shared if share_prefixes else 10**9)
+    supers = merge_groups(batches, contexts, rows_per_pass=int(rows_per_pass), window=_sliding_window(model))
     cache_kw = cache_argument(base)
     with torch.inference_mode():
-        for idx, shared in batches:
+        for groups in supers:
             cache = None
-            if shared:
+            prefix_len = [shared for _, shared in groups]
+            width_p = max(prefix_len)
+            if width_p:
                 recorder.clear_batch()
-                prefix = torch.tensor([list(contexts[idx[0]][:shared])], device=device)
-                out = base(input_ids=prefix, use_cache=True)
+                pids = torch.full((len(groups), width_p), pad_token_id, dtype=torch.long, device=device)
+                pmask = torch.zeros((len(groups), width_p), dtype=torch.long, device=device)
+                for g, (idx, shared) in enumerate(groups):
+                    pids[g, :shared] = torch.tensor(list(contexts[idx[0]][:shared]), device=device)
+                    pmask[g, :shared] = 1
+                out = base(input_ids=pids, attention_mask=pmask if len(groups) > 1 else None, use_cache=True)
                 cache = getattr(out, "cache", None) or out.past_key_values
-                cache.batch_repeat_interleave(len(idx))
-            suffixes = [list(contexts[i][shared:]) for i in idx]
-            width = max(len(s) for s in suffixes)
-            ids = torch.full((len(idx), width), pad_token_id, dtype=torch.long, device=device)
-            mask = torch.zeros((len(idx), shared + width), dtype=torch.long, device=device)
-            for r, s in enumerate(suffixes):
-                ids[r, :len(s)] = torch.tensor(s, device=device)
-                mask[r, :shared + len(s)] = 1
-            recorder.set_batch(idx, [len(s) - 1 for s in suffixes])
-            if shared:
-                pos = torch.arange(shared, shared + width, device=device).unsqueeze(0).expand(len(idx), -1)
+                repeat = torch.tensor([g for g, (idx, _) in enumerate(groups) for _ in idx], device=device)
+                if len(groups) == 1:
+                    cache.batch_repeat_interleave(len(groups[0][0]))
+                else:
+                    cache.batch_select_indices(repeat)
+            rows = [(i, shared) for idx, shared in groups for i in idx]
+            suffixes = [list(contexts[i][shared:]) for i, shared in rows]
+            width = max(len(x) for x in suffixes)
+            ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long, device=device)
+            mask = torch.zeros((len(rows), width_p + width), dtype=torch.long, device=device)
+            pos = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+            for r, ((_, shared), x) in enumerate(zip(rows, suffixes)):
+                ids[r, :len(x)] = torch.tensor(x, device=device)
+                mask[r, :shared] = 1
+                mask[r, width_p:width_p + len(x)] = 1
+                pos[r] = torch.arange(shared, shared + width, device=device)
+            recorder.set_batch([i for i, _ in rows], [len(x) - 1 for x in suffixes])
+            if width_p:
                 base(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_kw: cache})
             else:
                 base(input_ids=ids, attention_mask=mask, use_cache=False)
             recorder.clear_batch()
             if progress is not None:
-                progress(len(idx))
+                progress(len(rows))
 
 
 # ---- results ----------------------------------------------------------------------------------
