@@ -18,11 +18,11 @@ from wvsalign.probing.sites import decoder_layers  # noqa: E402
 
 def requests(seed=0, n=5):
     rng = np.random.default_rng(seed)
-    shared = rng.integers(5, 120, 20).tolist()
+    fam = [rng.integers(5, 120, 20).tolist(), rng.integers(5, 120, 24).tolist()]
     out = []
     for i in range(n):
         tail = rng.integers(5, 120, int(rng.integers(1, 14))).tolist()
-        ctx = tuple(shared + tail if i != 2 else tail + [5] * 5)  # most share a 20-token prefix
+        ctx = tuple(fam[i % 2] + tail if i != 2 else tail + [5] * 5)  # two families sharing 20 and 24 tokens
         conts = ((7,), (8,), (9, 10)) if i % 2 else ((7,), (8,))
         out.append(ScoringRequest(f"p{i}", ctx, conts, False))
     return out
@@ -73,17 +73,22 @@ def reference(model, req, j=None, values=None):
     return torch.stack(out).detach().numpy(), float(obj.detach())
 
 
-@pytest.mark.parametrize("arch,share", [("llama", True), ("gemma3", True), ("llama", False)])
-def test_majority_grad_x_act_equals_autograd(arch, share):
+@pytest.mark.parametrize("arch,share,batch", [("llama", True, 3), ("llama", True, 8), ("gemma3", True, 8),
+                                              ("llama", False, 3)])
+def test_majority_grad_x_act_equals_autograd(arch, share, batch):
     model = tiny_model(arch)
     reqs = requests()
     targets = [1, 2, 0, 2, 1]
-    res = at.attribute(model, reqs, targets=targets, keep_all=True, batch_size=3, groups=list("aabab"),
+    res = at.attribute(model, reqs, targets=targets, keep_all=True, batch_size=batch, groups=list("aabab"),
                        share_prefixes=share)
-    if share:  # the shared path was taken
-        from wvsalign.probing.capture import plan_batches
+    if share:  # the shared path was taken; with 8 rows, the prefixes of both families in one pass (Llama)
+        from wvsalign.probing.capture import merge_groups, plan_batches
 
-        assert any(s >= 16 for _, s in plan_batches([r.context for r in reqs], 3))
+        ctx = [r.context for r in reqs]
+        plan = plan_batches(ctx, batch)
+        assert sum(s >= 16 for _, s in plan) == 2
+        if batch == 8:
+            assert max(len(g) for g in merge_groups(plan, ctx, rows_per_pass=8, window=None)) == 2
     for i, req in enumerate(reqs):
         ref, obj = reference(model, req, j=targets[i])
         np.testing.assert_allclose(res.full[i], ref, rtol=1e-3, atol=1e-5)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, check_choice
-from .capture import NEURON_COLUMNS, _uniform_width, cache_argument, plan_batches
+from .capture import NEURON_COLUMNS, _sliding_window, _uniform_width, cache_argument, merge_groups, plan_batches
 from .hooks import site_hooks
 from .sites import DEFAULT_SITE, decoder_layers, unwrap
 
@@ -204,7 +204,11 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
     per_row = max(1, int(round(np.mean([len(rows[i]) for i in order])))) if order else 1
     plan = plan_batches([requests[i].context for i in order], max(1, batch_size // per_row),
                         min_shared=min_shared if share_prefixes else 10**9)
-    batches = [([order[j] for j in idx], shared) for idx, shared in plan]
+    contexts = [requests[i].context for i in order]
+    supers = merge_groups(plan, contexts, rows_per_pass=max(1, batch_size // per_row), window=_sliding_window(net))
+    # per pass: the prompts and, per prompt, the prefix it shares with its group (computed once)
+    passes = [[(order[j], shared) for idx, shared in groups for j in idx] for groups in supers]
+    prefixes = [[(requests[order[idx[0]]].context[:shared], shared) for idx, shared in groups] for groups in supers]
     cache_kw = cache_argument(base)
     reading = [True]
 
@@ -214,38 +218,50 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
         return None
 
     with site_hooks(net, site, keep), torch.enable_grad():
-        for batch, shared in batches:
-            flat = [(p, r) for p in batch for r in rows[p]]
+        for groups, members, heads in zip(supers, passes, prefixes):
+            batch = [p for p, _ in members]
+            flat = [(p, r, sh) for p, sh in members for r in rows[p]]
+            width_p = max(sh for _, sh in heads)
             cache = None
-            if shared:  # the common prefix once, without gradients: answer positions all lie after it
+            if width_p:  # the shared prefixes once, without gradients: attributed positions all lie after them
                 reading[0] = False
                 with torch.no_grad():
-                    prefix = torch.tensor([list(flat[0][1][0][:shared])], device=device)
-                    out = base(input_ids=prefix, use_cache=True)
+                    pids = torch.full((len(heads), width_p), pad_token_id, dtype=torch.long, device=device)
+                    pmask = torch.zeros((len(heads), width_p), dtype=torch.long, device=device)
+                    for g, (toks, sh) in enumerate(heads):
+                        pids[g, :sh] = torch.tensor(list(toks), device=device)
+                        pmask[g, :sh] = 1
+                    out = base(input_ids=pids, attention_mask=pmask if len(heads) > 1 else None, use_cache=True)
                     cache = getattr(out, "cache", None) or out.past_key_values
-                    cache.batch_repeat_interleave(len(flat))
+                    group_of = {}
+                    for g, (idx, _) in enumerate(groups):
+                        for j in idx:
+                            group_of[order[j]] = g
+                    cache.batch_select_indices(torch.tensor([group_of[p] for p, _, _ in flat], device=device))
                 reading[0] = True
-            width_t = max(len(r[0]) for _, r in flat) - shared
+            width_t = max(len(r[0]) - sh for _, r, sh in flat)
             ids = torch.full((len(flat), width_t), pad_token_id, dtype=torch.long, device=device)
-            mask = torch.zeros((len(flat), shared + width_t), dtype=torch.long, device=device)
-            for k, (_, (toks, _, _)) in enumerate(flat):
-                ids[k, :len(toks) - shared] = torch.tensor(toks[shared:], device=device)
-                mask[k, :len(toks)] = 1
+            mask = torch.zeros((len(flat), width_p + width_t), dtype=torch.long, device=device)
+            pos = torch.zeros((len(flat), width_t), dtype=torch.long, device=device)
+            for k, (_, (toks, _, _), sh) in enumerate(flat):
+                ids[k, :len(toks) - sh] = torch.tensor(toks[sh:], device=device)
+                mask[k, :sh] = 1
+                mask[k, width_p:width_p + len(toks) - sh] = 1
+                pos[k] = torch.arange(sh, sh + width_t, device=device)
             stored.clear()
             embeds = base.get_input_embeddings()(ids).detach().requires_grad_(True)
-            if shared:
-                pos = torch.arange(shared, shared + width_t, device=device).unsqueeze(0).expand(len(flat), -1)
+            if width_p:
                 hidden = base(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=True,
                               **{cache_kw: cache}).last_hidden_state
             else:
                 hidden = base(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
             # log-likelihood of each row's continuation, read at the positions that predict it
             r_idx, p_idx, t_idx = [], [], []
-            for k, (_, (toks, cont, pos)) in enumerate(flat):
+            for k, (_, (toks, cont, _), sh) in enumerate(flat):
                 n_ctx = len(toks) - len(cont)
                 for j, tok in enumerate(cont):
                     r_idx.append(k)
-                    p_idx.append(n_ctx - 1 + j - shared)
+                    p_idx.append(n_ctx - 1 + j - sh)
                     t_idx.append(tok)
             logits = head(hidden[torch.tensor(r_idx), torch.tensor(p_idx)]).float()
             if softcap:
@@ -271,13 +287,13 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
                 for l, g in zip(layers, grads):
                     ga = (g * stored[l]).float()  # (rows, positions, neurons)
                     start = 0
-                    for p in batch:
+                    for p, sh in members:
                         m = len(rows[p])
                         if target == "majority":
-                            pos = torch.tensor(rows[p][0][2], device=device) - shared
-                            score = ga[start, pos].max(dim=0).values
+                            at_pos = torch.tensor(rows[p][0][2], device=device) - sh
+                            score = ga[start, at_pos].max(dim=0).values
                         else:
-                            n1 = rows[p][0][2][0] - shared
+                            n1 = rows[p][0][2][0] - sh
                             score = ga[start:start + m, n1].sum(dim=0)
                         vec = score.double().cpu().numpy()
                         sums[codes[p], l] += vec
