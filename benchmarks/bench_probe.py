@@ -16,7 +16,8 @@ run shows whether memory depends on the number of prompts.
     python benchmarks/bench_probe.py                       # 239 items x 10 countries (tens of minutes on 2 cores)
     python benchmarks/bench_probe.py --items 24 --countries 10   # documented smaller size
 
-Timings vary between runs on a shared machine: compare phases within one run.
+Timings vary between runs on a shared machine: compare phases within one run, and prefer the
+CPU-time ratios when the machine is busy (wall time then depends on the neighbours).
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--items", default="all", help="'all' or a number N (every k-th item of the bank)")
     p.add_argument("--countries", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=16, help="prompts per capture pass (attribution: 8)")
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per prefix-sharing group in capture")
+    p.add_argument("--attribution-batch-size", type=int, default=32, help="rows per attribution pass")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--phases", default="score,capture,attribute,half",
                    help="phases to run (comma-separated; 'half' = capture at half the prompts)")
@@ -78,6 +80,7 @@ def phase(args) -> dict:
     rendered, requests = api.prepare(backend, prompts)
     backend.model  # load before timing
     extra = {}
+    c0 = time.process_time()
     t0 = time.perf_counter()
     if args.phase == "score":
         backend.logprobs(requests)
@@ -92,9 +95,10 @@ def phase(args) -> dict:
         human = api.human_table(bank, countries)
         targets = majority_targets(rendered, human)
         res = attribute(backend.model, requests, targets=targets, groups=api.condition_labels(rendered),
-                        batch_size=8, model_name=backend.name)
+                        batch_size=args.attribution_batch_size, model_name=backend.name)
         extra["recorder_mb"] = res.sums.nbytes / 2**20
     seconds = time.perf_counter() - t0
+    extra["cpu_seconds"] = time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     return {"phase": args.phase, "prompts": len(prompts), "seconds": seconds, "peak_rss_mb": rss, **extra}
 
@@ -116,15 +120,17 @@ def main(argv=None) -> None:
     for name in [x for x in ("score", "capture", "attribute") if x in phases]:
         results[name] = r = run_phase(argv, name)
         extra = f", recorder arrays {r['recorder_mb']:.1f} MiB" if "recorder_mb" in r else ""
-        print(f"{name:9s}: {r['prompts']} prompts in {r['seconds']:.1f} s ({r['prompts'] / r['seconds']:.2f} prompts/s), "
-              f"peak RSS {r['peak_rss_mb']:.0f} MiB{extra}", flush=True)
+        print(f"{name:9s}: {r['prompts']} prompts in {r['seconds']:.1f} s wall, {r['cpu_seconds']:.1f} s CPU "
+              f"({r['prompts'] / r['seconds']:.2f} prompts/s), peak RSS {r['peak_rss_mb']:.0f} MiB{extra}", flush=True)
     if "half" in phases:
         half = run_phase(argv, "capture", 0.5)
         print(f"capture at half the prompts ({half['prompts']}): peak RSS {half['peak_rss_mb']:.0f} MiB, "
               f"recorder arrays {half['recorder_mb']:.1f} MiB")
     if "score" in results:
         base = results["score"]["seconds"]
-        parts = [f"{name} {results[name]['seconds'] / base:.2f}x plain scoring (target < {t})"
+        cbase = results["score"]["cpu_seconds"]
+        parts = [f"{name} {results[name]['seconds'] / base:.2f}x plain scoring wall, "
+                 f"{results[name]['cpu_seconds'] / cbase:.2f}x CPU (target < {t})"
                  for name, t in (("capture", "1.5x"), ("attribute", "4x")) if name in results]
         print(f"bench_probe: {results['score']['prompts']} prompts ({args.items} items x {args.countries} countries), "
               + ", ".join(parts))

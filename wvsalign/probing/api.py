@@ -112,7 +112,7 @@ def control_targets(rendered: pd.DataFrame, items: Sequence[Any] | None = None) 
 def attribution_analysis(backend: Any, prompts: pd.DataFrame, human: pd.DataFrame, bank: Any = None, *,
                          target: str = "majority", site: str = DEFAULT_SITE, general_share: float = 0.01,
                          control_share: float = 0.01, specific_share: float = 0.003, z_min: float = 0.5,
-                         control_items: Sequence[Any] | None = None, batch_size: int = 8,
+                         control_items: Sequence[Any] | None = None, batch_size: int = 32,
                          progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Gradient x activation on the survey prompts and on the control items asked with the same
     templates and countries; culture-general and culture-specific selections and their layer distribution.

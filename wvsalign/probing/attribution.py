@@ -133,7 +133,7 @@ def _rows_for(requests, targets, values, target):
 
 def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", targets: Sequence[int] | None = None,
               values: Sequence[Sequence[float]] | None = None, site: str = DEFAULT_SITE,
-              groups: Sequence[Any] | None = None, batch_size: int = 8, keep_all: bool = False,
+              groups: Sequence[Any] | None = None, batch_size: int = 32, keep_all: bool = False,
               share_prefixes: bool = True, min_shared: int = 16, model_name: str | None = None, pad_token_id: int = 0,
               progress: Callable[[int], None] | None = None) -> Attribution:
     """Gradient x activation of every neuron at ``site``, averaged per condition.

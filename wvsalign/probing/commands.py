@@ -31,7 +31,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, mps or auto")
     p.add_argument("--dtype", help="float32, bfloat16, float16 or auto")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=8, help="prompts per forward pass (default 8)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=16,
+                   help="prompts per prefix-sharing group (capture), rows per pass (attribution); default 16")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
