@@ -103,9 +103,20 @@ def _setup(args: Any) -> tuple[Any, Any, Any, list[str], Path]:
 
 
 def _human(args: Any, bank: Any, countries: list[str]) -> Any:
+    import sys
+    import warnings
+
+    from ..survey.distributions import DataWarning
     from .api import human_table
 
-    human = human_table(bank, countries, wvs=args.wvs, seed=args.seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        human = human_table(bank, countries, wvs=args.wvs, seed=args.seed)
+    for w in caught:  # data notes as one line each; other warnings go back to the filters in force
+        if issubclass(w.category, DataWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     if args.wvs is None and not args.quiet:
         print("NOTE: no --wvs file: the human side is SYNTHETIC WVS-format data (not real survey answers)")
     return human
