@@ -16,6 +16,7 @@ from . import commands as run_commands
 from .errors import WvsalignError
 from .report import commands as report_commands
 from .study import commands as study_commands
+from .probing import commands as probing_commands
 from .survey import commands as survey_commands
 
 #: modules that each define ``register(subparsers)``; subcommands appear in this order
@@ -24,6 +25,7 @@ COMMAND_MODULES = (
     run_commands,         # models, run
     study_commands,       # study run, study show
     report_commands,      # report
+    probing_commands,     # probe activations|key-neurons|attribute|ablate
 )
 
 

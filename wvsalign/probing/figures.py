@@ -1,0 +1,82 @@
+"""Figures of the probing results (matplotlib, headless): selected neurons per layer, and the
+ablation's change in alignment against the distribution of random sets matched per layer."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def layer_figure(layers: pd.DataFrame, *, title: str = "selected neurons per layer") -> Any:
+    """Bars of selected neurons per layer: culture-general, and culture-specific summed over countries.
+
+    ``layers``: :func:`~wvsalign.probing.attribution.layer_distribution` output (condition, layer, n, share).
+    """
+    plt = _plt()
+    frame = layers.assign(kind=np.where(layers["condition"].astype(str).str.startswith("specific"), "culture-specific",
+                                        np.where(layers["condition"] == "general", "culture-general",
+                                                 layers["condition"].astype(str))))
+    table = frame.groupby(["layer", "kind"])["n"].sum().unstack(fill_value=0).sort_index()
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    bottom = np.zeros(len(table))
+    for kind in table.columns:
+        ax.bar(table.index, table[kind].to_numpy(), bottom=bottom, label=kind)
+        bottom += table[kind].to_numpy()
+    ax.set_xlabel("layer")
+    ax.set_ylabel("neurons")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def ablation_figure(changes: pd.DataFrame, *, group_by: str = "category",
+                    title: str = "change in alignment: ablated set vs random sets") -> Any:
+    """Per group: the real ablation's change in alignment (with the ablated run's Fisher CI shifted
+    by the base estimate) as a dot, the random sets' changes as small grey dots.
+
+    ``changes``: :func:`~wvsalign.probing.effects.alignment_changes` output.
+    """
+    plt = _plt()
+    part = changes[changes["group_by"].isin([group_by, "overall"])]
+    groups = list(dict.fromkeys(part.sort_values(["group_by", "group"], ascending=[False, True])["group"]))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(groups) + 1.2))
+    for y, g in enumerate(groups):
+        rows = part[part["group"] == g]
+        rnd = rows[rows["condition"].astype(str).str.startswith("random-")]
+        ax.scatter(rnd["delta"], np.full(len(rnd), y), s=10, color="0.6", zorder=2,
+                   label="random sets" if y == 0 else None)
+        real = rows[rows["condition"] == "ablated"]
+        if len(real):
+            r = real.iloc[0]
+            ax.errorbar([r["delta"]], [y], xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
+                        fmt="o", color="C3", zorder=3, label="ablated set (95% CI)" if y == 0 else None)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(groups)), groups)
+    ax.set_xlabel("change in alignment (r ablated - r unablated)")
+    ax.set_title(title)
+    ax.legend(frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` (PNG by suffix) atomically and close it."""
+    from .._io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
+    _plt().close(fig)
+    return path
