@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, check_choice
-from .capture import NEURON_COLUMNS, _sliding_window, _uniform_width, cache_argument, merge_groups, plan_batches
+from .capture import NEURON_COLUMNS, sliding_window, uniform_width, cache_argument, merge_groups, plan_batches
 from .hooks import site_hooks
 from .sites import DEFAULT_SITE, decoder_layers, unwrap
 
@@ -187,7 +187,7 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
             raise InputError(f"groups has {len(groups)} labels for {n_prompts} prompts")
         codes, uniq = pd.factorize(pd.Series(list(groups), dtype=object), sort=True)
         names = [str(x) for x in uniq]
-    L, width = len(decoder_layers(net)), _uniform_width(net)
+    L, width = len(decoder_layers(net)), uniform_width(net)
     sums = np.zeros((len(names), L, width), dtype=np.float64)
     counts = np.zeros(len(names), dtype=np.int64)
     objective = np.full(n_prompts, np.nan)
@@ -205,7 +205,7 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
     plan = plan_batches([requests[i].context for i in order], max(1, batch_size // per_row),
                         min_shared=min_shared if share_prefixes else 10**9)
     contexts = [requests[i].context for i in order]
-    supers = merge_groups(plan, contexts, rows_per_pass=max(1, batch_size // per_row), window=_sliding_window(net))
+    supers = merge_groups(plan, contexts, rows_per_pass=max(1, batch_size // per_row), window=sliding_window(net))
     # per pass: the prompts and, per prompt, the prefix it shares with its group (computed once)
     passes = [[(order[j], shared) for idx, shared in groups for j in idx] for groups in supers]
     prefixes = [[(requests[order[idx[0]]].context[:shared], shared) for idx, shared in groups] for groups in supers]

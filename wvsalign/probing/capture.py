@@ -40,7 +40,8 @@ def _torch():
     return torch
 
 
-def _uniform_width(model: Any) -> int:
+def uniform_width(model: Any) -> int:
+    """The MLP width shared by every layer of ``model`` (InputError when layers differ)."""
     widths = set(n_neurons(model))
     if len(widths) != 1:
         raise InputError(f"layers have different MLP widths {sorted(widths)}; probing needs one width")
@@ -148,7 +149,7 @@ def capture(model: Any, n_prompts: int, *, site: str = DEFAULT_SITE, k: int = 5,
         on error too.
     """
     layers = decoder_layers(model)
-    recorder = ActivationRecorder(len(layers), _uniform_width(model), n_prompts, k=k, groups=groups,
+    recorder = ActivationRecorder(len(layers), uniform_width(model), n_prompts, k=k, groups=groups,
                                   keep_all=keep_all, rank_by=rank_by)
     with site_hooks(model, site, recorder):
         yield recorder
@@ -207,7 +208,8 @@ def plan_batches(contexts: Sequence[Sequence[int]], batch_size: int, *, min_shar
     return out
 
 
-def _sliding_window(model: Any) -> int | None:
+def sliding_window(model: Any) -> int | None:
+    """The attention window of a sliding-window model (None when attention is global)."""
     cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
     window = getattr(cfg, "sliding_window", None)
     if not window or getattr(cfg, "use_sliding_window", True) is False:
@@ -254,7 +256,7 @@ def run_contexts(model: Any, contexts: Sequence[Sequence[int]], recorder: Activa
     base = model.base_model
     device = next(model.parameters()).device
     batches = plan_batches(contexts, int(batch_size), min_shared=min_shared if share_prefixes else 10**9)
-    supers = merge_groups(batches, contexts, rows_per_pass=int(rows_per_pass), window=_sliding_window(model))
+    supers = merge_groups(batches, contexts, rows_per_pass=int(rows_per_pass), window=sliding_window(model))
     cache_kw = cache_argument(base)
     with torch.inference_mode():
         for groups in supers:

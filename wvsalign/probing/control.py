@@ -103,13 +103,13 @@ def control_bank(items: Sequence[ControlItem] | None = None) -> list[Any]:
     return bank
 
 
-def control_prompts(countries: Sequence[str] | str | None, *, tokenizer: Any = None,
+def control_prompts(countries: Sequence[str] | str | None, *,
                     items: Sequence[ControlItem] | None = None, **options: Any) -> pd.DataFrame:
     """Prompts of the control items, built like the survey prompts (:func:`wvsalign.build_prompts`;
     ``options``: templates, instructions, label_styles, ...)."""
     from ..prompts import build_prompts
 
-    prompts = build_prompts(control_bank(items), countries, tokenizer=tokenizer, **options)
+    prompts = build_prompts(control_bank(items), countries, **options)
     prompts["category"] = CONTROL_CATEGORY
     return prompts
 

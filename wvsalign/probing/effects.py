@@ -23,8 +23,6 @@ def _scores(probs: Mapping[str, pd.DataFrame], human: pd.DataFrame, bank) -> pd.
     for cond, frame in probs.items():
         f = frame.copy()
         f["model"] = cond
-        if "source" in f.columns:
-            f["source"] = cond
         parts.append(f)
     return mean_scores(pd.concat(parts, ignore_index=True), human, bank)
 

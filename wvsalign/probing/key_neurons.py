@@ -165,7 +165,7 @@ def counts_vs_alignment(counts: pd.DataFrame, alignment: pd.DataFrame, *, level:
     if len(joined) < 4:
         raise InputError(f"only {len(joined)} conditions have both key-neuron counts and an alignment; need at least 4 "
                          "(are the conditions country codes, as in an alignment table by='country'?)")
-    result = correlate(joined["n_key"].to_numpy(float), joined["alignment"].to_numpy(float), method="pearson",
+    result = correlate(joined["n_key"].to_numpy(float), joined["alignment"].to_numpy(float), metric="pearson",
                        ci="fisher", level=level)
     return joined, result
 
