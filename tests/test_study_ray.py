@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -133,19 +135,32 @@ def _same_tables(a, b):
 
 
 @pytest.mark.slow
-def test_ray_study_equals_local_study(study_file, local, tmp_path):
+def test_ray_study_from_the_cli_equals_local_study(study_file, local, tmp_path):
+    """``wvsalign study run --executor ray --address ...`` (a second driver joining the test's cluster)."""
     ray = _ray_cluster()
+    out = tmp_path / "tiny"
     try:
+        address = ray.get_runtime_context().gcs_address
+        cmd = [sys.executable, "-m", "wvsalign", "study", "run", str(study_file), "--out", str(out),
+               "--executor", "ray", "--address", address, "--num-cpus", "1", "--memory", "150000000"]
+        done = subprocess.run(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True,
+                              timeout=400)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "submitted 4 run(s) to Ray (1 CPU, 0 GPU, 150000000 bytes each)" in done.stdout
+        assert "4/4" in done.stderr.replace("\r", "\n").splitlines()[-1]  # the bar over runs, at the end
+        # a second run submits nothing: every run is finished
         lines: list[str] = []
-        study = run_study(study_file, tmp_path / "tiny", progress=False, echo=lines.append, executor="ray")
+        again = run_study(study_file, out, progress=False, echo=lines.append, executor="ray")
         assert ray.is_initialized()  # a cluster the caller started is left running
+        # a run's own error is not retried: the study stops naming the run and the cause
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump(_spec_dict([{"name": "gone", "model": str(tmp_path / "no-such-model")}],
+                                                 conditions={"persona": {"templates": ["persona"]}})))
+        with pytest.raises(ConfigError, match=r"run gone x persona failed on Ray: \w+") as info:
+            run_study(bad, tmp_path / "bad", progress=False, echo=None, executor="ray")
+        assert "no-such-model" in str(info.value)
     finally:
         ray.shutdown()
-    _same_tables(local, study)
-    assert any("submitted 4 run(s) to Ray" in line for line in lines)
-    # a second run submits nothing: every run is finished
-    lines.clear()
-    again = run_study(study_file, tmp_path / "tiny", progress=False, echo=lines.append, executor="ray")
     assert any("4 of 4 run(s) finished already" in line for line in lines)
     _same_tables(local, again)
 
