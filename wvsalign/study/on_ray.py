@@ -12,6 +12,7 @@ Ray is imported only here, and only when this executor is used (``pip install wv
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable, Mapping
 
@@ -103,7 +104,8 @@ def run_on_ray(
     ray = import_ray()
     started = False
     if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                   "logging_level": logging.ERROR}  # Ray's start-up notices stay off the terminal
         if address:
             options["address"] = address
         ray.init(**options)
