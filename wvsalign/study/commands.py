@@ -8,6 +8,7 @@ STUDY_EPILOG = """examples:
   wvsalign study run data/studies/demo.yaml --out studies/demo     # the two embedded models, minutes
   wvsalign study show studies/demo                                 # alignment, comparisons, regression
   wvsalign report studies/demo --out reports/demo                  # tables, figures, report.html
+  wvsalign study run data/studies/demo.yaml --out /shared/demo --executor ray --address auto   # on a Ray cluster
 
 A study runs every model x condition of the file as a run directory under DIR/runs/; a re-run
 resumes where it stopped (kill -9 included) and recomputes nothing that is finished."""
@@ -26,6 +27,15 @@ def register(subparsers: Any) -> None:
     r.add_argument("--out", metavar="STUDY_DIR", required=True, help="the study directory")
     r.add_argument("--overwrite", action="store_true", help="replace run directories made with other settings")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = r.add_argument_group("scale-out (Ray)")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default): one model at a time here; ray: each model x condition run is a Ray task "
+                        "(pip install wvsalign[ray]; --out must be on a filesystem every node sees)")
+    g.add_argument("--address", metavar="ADDR", default=None,
+                   help="the Ray cluster to join (auto, HOST:PORT or ray://...); default: start a local one")
+    g.add_argument("--num-cpus", type=float, default=None, metavar="N", help="CPU cores per run (Ray; default 1)")
+    g.add_argument("--num-gpus", type=float, default=None, metavar="N", help="GPUs per run (Ray; default 0)")
+    g.add_argument("--memory", type=float, default=None, metavar="BYTES", help="memory reserved per run (Ray)")
     r.set_defaults(handler=_run)
     s = sub.add_parser("show", help="print a study's alignment, model comparisons and regression")
     s.add_argument("study_dir", metavar="STUDY_DIR")
@@ -36,7 +46,14 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from .running import run_study
 
-    study = run_study(args.study, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    if args.executor != "ray" and (args.address or args.num_cpus is not None or args.num_gpus is not None
+                                   or args.memory is not None):
+        from ..errors import ConfigError
+
+        raise ConfigError("--address, --num-cpus, --num-gpus and --memory apply to --executor ray only")
+    resources = {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus, "memory": args.memory}
+    study = run_study(args.study, args.out, overwrite=args.overwrite, progress=not args.quiet,
+                      executor=args.executor, address=args.address, resources=resources)
     print()
     print(summary(study))
     return 0

@@ -5,12 +5,16 @@ runs all its conditions before the next one loads. A model whose runs are all fi
 not loaded at all. Each run is a :func:`wvsalign.pipeline.run` into
 ``<study dir>/runs/<model>/<condition>/``, so a study killed at any point (kill -9 included)
 resumes where it stopped when run again: finished shards are kept, nothing is recomputed.
+
+With ``executor="ray"`` every unfinished run is a Ray task instead (see :mod:`.on_ray`): the
+runs are spread over a cluster, each task loads its own model, and a task whose worker died is
+re-submitted and resumes from its shards.
 """
 from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -21,6 +25,9 @@ from .spec import StudySpec
 #: the study record in a study directory
 STUDY_FILE = "study.yaml"
 
+#: where a study's runs execute
+EXECUTORS = ("local", "ray")
+
 
 def run_study(
     spec: StudySpec | str | Path,
@@ -29,6 +36,9 @@ def run_study(
     overwrite: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
+    executor: str = "local",
+    address: str | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> "Study":
     """Run every model x condition of a study into ``out`` and return the loaded :class:`Study`.
 
@@ -44,6 +54,16 @@ def run_study(
         One progress bar over the whole study (prompts scored, with ETA).
     echo : callable or None
         Where one-line messages go (``print`` by default).
+    executor : {"local", "ray"}
+        ``"local"`` (default): models one at a time in this process. ``"ray"``: each unfinished
+        run is a Ray task (``pip install wvsalign[ray]``); ``out`` must then be a path every
+        node of the cluster sees.
+    address : str or None
+        The Ray cluster to join (``"auto"``, ``host:port`` or ``ray://...``); default: the one
+        this process already joined, else a new local one.
+    resources : mapping or None
+        Per-run ``num_cpus``, ``num_gpus``, ``memory`` put over the study file's ``resources``
+        (Ray only).
 
     Returns
     -------
@@ -53,13 +73,22 @@ def run_study(
     Raises
     ------
     ConfigError
-        When the study file is invalid, or ``out`` holds a different study.
+        When the study file is invalid, ``out`` holds a different study, the executor is
+        unknown, Ray is missing (``--executor ray``), or a run on Ray failed.
     """
     from ..pipeline import run
     from .results import Study
 
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor; expected one of {list(EXECUTORS)}", value=executor)
     if not isinstance(spec, StudySpec):
         spec = StudySpec.from_yaml(spec)
+    run_resources = None
+    if executor == "ray":
+        from .on_ray import import_ray, resolve_resources
+
+        import_ray()  # fail before any work when Ray is missing
+        run_resources = resolve_resources(spec.resources, resources)
     say = echo or (lambda _msg: None)
     study_dir = Path(out)
     if study_dir.exists() and not study_dir.is_dir():
@@ -72,6 +101,13 @@ def run_study(
     write_text_atomic(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), study_dir / STUDY_FILE)
     say(f"wvsalign study {spec.name}: {len(spec.models)} model(s) x {len(spec.conditions)} condition(s) -> "
         f"{study_dir}/ ({'SYNTHETIC human data' if spec.synthetic else 'human data from ' + str(spec.wvs)})")
+
+    if executor == "ray":
+        _run_on_ray(spec, plan, study_dir, overwrite=overwrite, progress=progress, say=say,
+                    address=address, resources=run_resources)
+        study = Study.load(study_dir)
+        say(f"wvsalign study {spec.name}: {len(study.runs)} run(s) finished in {study_dir}/")
+        return study
 
     sizes = _prompt_counts(spec, plan)
     bar = _study_bar(sum(sizes.values()), progress)
@@ -103,6 +139,29 @@ def run_study(
     study = Study.load(study_dir)
     say(f"wvsalign study {spec.name}: {len(study.runs)} run(s) finished in {study_dir}/")
     return study
+
+
+def _run_on_ray(spec: StudySpec, plan: list, study_dir: Path, *, overwrite: bool, progress: bool,
+                say: Callable[[str], None], address: str | None, resources: Any) -> None:
+    """The unfinished runs of ``plan`` as Ray tasks, with a progress bar over runs."""
+    from .on_ray import run_on_ray
+
+    pending = [(m, c, cfg) for m, c, cfg in plan if not _finished(cfg)]
+    if len(pending) < len(plan):
+        say(f"  {len(plan) - len(pending)} of {len(plan)} run(s) finished already; not submitted")
+    if not pending:
+        return
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(plan), initial=len(plan) - len(pending), unit="run", desc="study (ray)",
+                   dynamic_ncols=True)
+    try:
+        run_on_ray(spec, pending, overwrite=overwrite, resources=resources, address=address, bar=bar, say=say)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _check_previous(study_dir: Path, spec: StudySpec, overwrite: bool) -> None:

@@ -29,6 +29,7 @@ Layout of the file (every key but ``models`` optional)::
     batch_size: auto
     device: null
     dtype: null
+    resources: {num_cpus: 1, num_gpus: 0, memory: 4e9}   # per run, for --executor ray
 """
 from __future__ import annotations
 
@@ -49,7 +50,10 @@ METADATA_KEYS = ("params", "multilingual", "instruction_tuned", "family", "relea
 
 #: top-level keys of a study file
 STUDY_KEYS = ("name", "description", "models", "conditions", "items", "categories", "demo", "countries", "human",
-              "seed", "min_n", "batch_size", "device", "dtype")
+              "seed", "min_n", "batch_size", "device", "dtype", "resources")
+
+#: keys of ``resources`` (what one model x condition run asks of a Ray cluster)
+RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -150,6 +154,58 @@ class StudyCondition:
 
 
 @dataclass(frozen=True)
+class StudyResources:
+    """What one model x condition run asks of the cluster under ``--executor ray``.
+
+    Parameters
+    ----------
+    num_cpus : float
+        CPU cores per run (Ray's ``num_cpus``; default 1).
+    num_gpus : float
+        GPUs per run (Ray's ``num_gpus``; fractions share a GPU; default 0).
+    memory : int or None
+        Bytes of memory reserved per run (Ray's ``memory``; default none reserved).
+    """
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory: int | None = None
+
+    @classmethod
+    def parse(cls, raw: Any, source: str | None) -> "StudyResources":
+        """Validate a ``resources`` mapping; the message names the file and the key."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"'resources' must be a mapping of {list(RESOURCE_KEYS)}", file=source, value=raw)
+        unknown = sorted(set(raw) - set(RESOURCE_KEYS))
+        if unknown:
+            raise ConfigError(f"resources has unknown key(s) {unknown}; expected some of {list(RESOURCE_KEYS)}",
+                              file=source)
+        values: dict[str, Any] = {}
+        for key in RESOURCE_KEYS:
+            if raw.get(key) is None:
+                continue
+            value = raw[key]
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            if isinstance(value, bool) or not number >= 0 or number == float("inf"):
+                raise ConfigError(f"resources.{key} must be a number >= 0", file=source, value=value)
+            if key == "memory":
+                if number <= 0:
+                    raise ConfigError("resources.memory must be a positive number of bytes", file=source, value=value)
+                values[key] = int(number)
+            else:
+                values[key] = number
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "memory": self.memory}
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """A study: models x conditions over one set of items, countries and human data.
 
@@ -170,6 +226,7 @@ class StudySpec:
     batch_size: int | str = "auto"
     device: str | None = None
     dtype: str | None = None
+    resources: StudyResources = field(default_factory=StudyResources)
     source: str | None = None
 
     @property
@@ -248,7 +305,7 @@ class StudySpec:
             items=names("items"), categories=names("categories"), demo=bool(raw.get("demo", False)),
             countries=countries, wvs=wvs, seed=raw.get("seed", 0), min_n=raw.get("min_n", 30),
             batch_size=raw.get("batch_size", "auto"), device=raw.get("device"), dtype=raw.get("dtype"),
-            source=source,
+            resources=StudyResources.parse(raw.get("resources"), source), source=source,
         )
         for model, condition, config in spec.plan("."):  # validates every run's settings now
             del model, condition, config
@@ -290,7 +347,7 @@ class StudySpec:
             "demo": self.demo, "countries": list(self.countries),
             "human": {"wvs": self.wvs} if self.wvs else "synthetic",
             "seed": self.seed, "min_n": self.min_n, "batch_size": self.batch_size,
-            "device": self.device, "dtype": self.dtype,
+            "device": self.device, "dtype": self.dtype, "resources": self.resources.to_dict(),
         }
 
 
