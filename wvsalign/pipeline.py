@@ -71,8 +71,9 @@ def _check_variants(config: "RunConfig") -> None:
 
     languages = builtin_languages()
     for value in config.languages:
-        if value not in languages:
-            raise ConfigError(f"unknown language {value!r} in languages; built-in languages are {languages}",
+        if value not in languages and value != "native":
+            raise ConfigError(f"unknown language {value!r} in languages; built-in languages are {languages} "
+                              "(or 'native': each country in its main interview language)",
                               value=value)
     english = translation_for("en")
     allowed = {"templates": sorted(english.templates), "instructions": sorted(english.instructions),
