@@ -137,9 +137,9 @@ def dual_evaluation(study: Any, *, n_boot: int = 2000, seed: int = 0, level: flo
 
 def format_dual(result: dict[str, Any], *, digits: int = 3) -> str:
     """The synergy table and its companions as plain text."""
-    def ci(t: pd.DataFrame) -> pd.Series:
-        return t.apply(lambda r: f"{r['estimate']:+.{digits}f} [{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]",
-                       axis=1)
+    def ci(t: pd.DataFrame, sign: str = "+") -> pd.Series:
+        f = f"{sign}.{digits}f"
+        return t.apply(lambda r: f"{r['estimate']:{f}} [{r['ci_low']:{f}}, {r['ci_high']:{f}}]", axis=1)
 
     parts = []
     syn = result["synergy"].copy()
@@ -160,7 +160,7 @@ def format_dual(result: dict[str, Any], *, digits: int = 3) -> str:
                          index=False, float_format=lambda v: f"{v:.3g}"))
     cond = result["conditions"].copy()
     if not cond.empty:
-        cond["alignment [95% CI]"] = ci(cond).str.lstrip("+")
+        cond["alignment [95% CI]"] = ci(cond, sign="")
         parts.append("GlobalOpinionQA's three conditions (countries with a shipped non-English language)\n"
                      + cond[["model", "condition", "alignment [95% CI]", "n_countries", "n"]].to_string(index=False))
     cells = result["cells"]
