@@ -71,3 +71,26 @@ def test_dual_evaluation_on_a_fake_study_finds_the_planted_gap():
     assert cond.loc[THREE_CONDITIONS[2], "estimate"] == pytest.approx(0.95)
     text = format_dual(result)
     assert "Synergy" in text and "translated" in text
+
+
+def test_default_only_run_compares_the_no_country_answer_with_every_country():
+    from scipy.stats import pearsonr
+
+    from wvsalign.pipeline import _default_for_every_country
+
+    rng = np.random.default_rng(3)
+    human = pd.DataFrame([{"model": "human", "country": c, "item_id": i, "category": "x", "mean_score": rng.uniform()}
+                          for c in ("JPN", "MEX") for i in ITEMS])
+    model = pd.DataFrame([{"model": "m", "country": "NONE", "item_id": i, "category": "x", "mean_score": rng.uniform()}
+                          for i in ITEMS])
+    out = _default_for_every_country(pd.concat([human, model], ignore_index=True))
+    copies = out[out["model"] == "m"]
+    assert sorted(copies["country"].unique()) == ["JPN", "MEX"] and len(copies) == 2 * len(ITEMS)
+    from wvsalign import stats
+
+    r = stats.alignment(out, by="category", seed=0)
+    pairs = copies.merge(human, on=["country", "item_id"])
+    assert r["estimate"].iloc[0] == pytest.approx(pearsonr(pairs["mean_score_x"], pairs["mean_score_y"])[0])
+    # a run with country rows is left alone
+    mixed = pd.concat([human, model, model.assign(country="JPN")], ignore_index=True)
+    assert _default_for_every_country(mixed) is mixed
