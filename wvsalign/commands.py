@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--instructions", help="instruction wordings: default, survey, direct (comma-separated)")
     p.add_argument("--label-styles", dest="label_styles", help="number, letter (comma-separated)")
     p.add_argument("--option-orders", dest="option_orders", help="original, reversed, shuffled (comma-separated)")
-    p.add_argument("--languages", help="prompt languages (default: en)")
+    p.add_argument("--languages", help="prompt languages, comma-separated (default: en); native = each country in its main interview language where a translation is shipped, English otherwise")
     p.add_argument("--seed", type=int, help="seed for shuffled option orders and synthetic data (default: 0)")
     p.add_argument("--min-n", dest="min_n", type=int, help="minimum valid answers per country x item (default: 30)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/wvsalign)")

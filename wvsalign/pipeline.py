@@ -71,8 +71,9 @@ def _check_variants(config: "RunConfig") -> None:
 
     languages = builtin_languages()
     for value in config.languages:
-        if value not in languages:
-            raise ConfigError(f"unknown language {value!r} in languages; built-in languages are {languages}",
+        if value not in languages and value != "native":
+            raise ConfigError(f"unknown language {value!r} in languages; built-in languages are {languages} "
+                              "(or 'native': each country in its main interview language)",
                               value=value)
     english = translation_for("en")
     allowed = {"templates": sorted(english.templates), "instructions": sorted(english.instructions),
@@ -81,6 +82,22 @@ def _check_variants(config: "RunConfig") -> None:
         for value in getattr(config, name):
             if value not in choices:
                 raise ConfigError(f"unknown value {value!r} in {name}; expected some of {choices}", value=value)
+
+
+def _default_for_every_country(scores: Any) -> Any:
+    """A run whose prompts name no country (only the ``default`` template) has model rows of
+    country NONE only: compare that one answer with every country's people (else nothing pairs)."""
+    from .contracts import HUMAN, NO_COUNTRY
+
+    is_model = scores["model"] != HUMAN
+    if not is_model.any() or (scores.loc[is_model, "country"] != NO_COUNTRY).any():
+        return scores
+    import pandas as pd
+
+    countries = scores.loc[~is_model, "country"].unique()
+    model = scores[is_model]
+    copies = [model.assign(country=c) for c in countries]
+    return pd.concat([scores[~is_model], *copies], ignore_index=True)
 
 
 @dataclass
@@ -292,7 +309,7 @@ def run(
             model_info = dict(manifest.get("model") or probs.attrs.get("model_info") or {"name": backend.name})
             scores = stats.mean_scores(probs, human, bank)
             write_parquet_atomic(scores, run_dir.path / "scores.parquet")
-            alignment = stats.alignment(scores, by="category", seed=config.seed)
+            alignment = stats.alignment(_default_for_every_country(scores), by="category", seed=config.seed)
             write_csv_atomic(alignment, run_dir.path / "alignment.csv")
         except BaseException as exc:
             record.update(status="failed", error=f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:2000])

@@ -41,7 +41,7 @@ from ..errors import InputError, check_choice
 from ..survey.countries import Countries
 from ..survey.items import Item, ItemBank
 from .options import LABEL_STYLES, OPTION_ORDERS, is_scale_item, show_options
-from .translations import Translation, load_translation, translation_for
+from .translations import Translation, builtin_languages, load_translation, translation_for
 
 #: columns of the table build_prompts returns (the ``prompts`` contract of wvsalign.contracts and more):
 #: model-neutral, everything that defines a prompt and no model's format
@@ -88,7 +88,11 @@ def build_prompts(
         ISO3 codes, names or set names (``Countries.resolve``); templates without ``{country}``
         (``default``) ignore them and give one prompt per item with country :data:`NO_COUNTRY`.
     templates, instructions, label_styles, option_orders, languages : str or sequence of str
-        The variants (their cross product is built).
+        The variants (their cross product is built). The language ``"native"`` asks each country
+        in its main interview language (registry column ``languages``, first entry) where a
+        translation exists and in English otherwise; the ``language`` column says which. Under
+        ``native`` the no-country templates give one prompt per country (the same text for
+        countries sharing a language), so "translated, no persona" is scored per country.
     seed : int
         Fixes the ``shuffled`` option order (per item, the same for every country).
     tokenizer, chat : deprecated
@@ -141,18 +145,18 @@ def build_prompts(
     extra = [t if isinstance(t, Translation) else load_translation(t) for t in translations]
 
     rows: list[dict[str, Any]] = []
-    for language in variants["languages"]:
+    for language, codes, no_country in _language_passes(variants["languages"], country_codes, registry, extra):
         words = translation_for(language, extra)
         texts = {item.item_id: words.item_text(item) for item in items}
         question_word, answer_word = words.format_word("question"), words.format_word("answer")
         chosen = [words.template(name) for name in variants["templates"]]
         if any(t.needs_country for t in chosen):
-            if not country_codes:
+            if not codes:
                 needing = [t.name for t in chosen if t.needs_country]
                 raise InputError(f"templates {needing} need countries; pass countries= (ISO3 codes or a set name)")
-            names = {code: words.country_name(registry.get(code)) for code in country_codes}
+            names = {code: words.country_name(registry.get(code)) for code in codes}
         for template in chosen:
-            targets = country_codes if template.needs_country else [NO_COUNTRY]
+            targets = codes if template.needs_country else no_country
             for instruction in variants["instructions"]:
                 for label_style in variants["label_styles"]:
                     for option_order in variants["option_orders"]:
@@ -191,7 +195,63 @@ def build_prompts(
                                 }
                                 row["prompt_id"] = prompt_id(row)
                                 rows.append(row)
-    return pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
+    # "native" next to an explicit language can build the same prompt twice (e.g. en and native for USA)
+    return table.drop_duplicates("prompt_id", ignore_index=True)
+
+
+#: the language choice that asks each country in its main interview language (see _language_passes)
+NATIVE = "native"
+
+
+def native_language(country: Any, available: Iterable[str]) -> str:
+    """The language ``native`` asks ``country`` in: its main interview language where a translation exists, else English.
+
+    Parameters
+    ----------
+    country : Country
+        A registry entry (``Countries.load().get("JPN")``); its first interview language is the main one.
+    available : iterable of str
+        The languages with a translation (built in or passed as files).
+
+    Returns
+    -------
+    str
+        An ISO 639-1 code.
+
+    Examples
+    --------
+    >>> native_language(Countries.load().get("JPN"), ["en", "ja"])
+    'ja'
+    >>> native_language(Countries.load().get("NLD"), ["en", "ja"])
+    'en'
+    """
+    return country.language if country.language in set(available) else "en"
+
+
+def _language_passes(languages: list[str], codes: list[str], registry: Countries,
+                     extra: list[Translation]) -> list[tuple[str, list[str], list[str]]]:
+    """(language, countries of country templates, countries of no-country templates) per language pass.
+
+    A named language asks every country, and the no-country templates once (:data:`NO_COUNTRY`).
+    ``native`` makes one pass per main interview language: the countries of that language, and
+    the no-country templates once per such country (country column set, so that the translated
+    no-persona condition is scored against the country whose language it is asked in).
+    """
+    passes: list[tuple[str, list[str], list[str]]] = []
+    for language in languages:
+        if language != NATIVE:
+            passes.append((language, codes, [NO_COUNTRY]))
+            continue
+        if not codes:
+            raise InputError("languages 'native' needs countries (each is asked in its main interview language); "
+                             "pass countries= (ISO3 codes or a set name)", value=language)
+        available = set(builtin_languages()) | {t.language for t in extra}
+        groups: dict[str, list[str]] = {}
+        for code in codes:
+            groups.setdefault(native_language(registry.get(code), available), []).append(code)
+        passes.extend((lang, group, group) for lang, group in groups.items())
+    return passes
 
 
 def prompt_id(row: dict[str, Any]) -> str:

@@ -23,6 +23,11 @@ _LAZY: dict[str, str] = {
     # replace the package attribute of that name with the module)
     "alignment": ".correlation",
     "correlate": ".correlation",
+    # dual evaluation: prompt language x cultural context
+    "cell_alignment": ".dual",
+    "synergy": ".dual",
+    "synergy_mixedlm": ".dual",
+    "variance_decomposition": ".dual",
     # distribution similarity
     "js_similarity": ".similarity",
     "wasserstein_similarity": ".similarity",
