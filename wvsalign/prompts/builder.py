@@ -48,14 +48,21 @@ from .translations import Translation, load_translation, translation_for
 PROMPT_COLUMNS = (
     "prompt_id", "item_id", "category", "country", "language", "template", "instruction",
     "label_style", "option_order", "seed", "system", "user", "labels", "codes",
-    "question_word", "answer_word",
+    "question_word", "answer_word", "answer_prefix", "answer_prefix_text",
 )
 
-#: the fields prompt_id hashes (with the seed for shuffled orders)
+#: the fields prompt_id hashes (with the seed for shuffled orders, and the answer prefix unless none)
 ID_FIELDS = (
     "item_id", "country", "language", "template", "instruction", "label_style", "option_order",
     "system", "user", "labels", "codes", "question_word", "answer_word",
 )
+#: the fields of the answer prefix, hashed by prompt_id unless the prompt has none (so that the ids
+#: of prompts without a prefix stay those of the versions before answer prefixes)
+PREFIX_ID_FIELDS = ("answer_prefix", "answer_prefix_text")
+
+#: the answer prefix of build_prompts and RunConfig by default (chosen from
+#: benchmarks/bench_answer_prefix.py; see the README's prompts section)
+DEFAULT_ANSWER_PREFIX = "none"
 
 def build_prompts(
     bank: ItemBank | Iterable[Item],
@@ -66,6 +73,7 @@ def build_prompts(
     label_styles: Sequence[str] | str = ("number",),
     option_orders: Sequence[str] | str = ("original",),
     languages: Sequence[str] | str = ("en",),
+    answer_prefixes: Sequence[str] | str = (DEFAULT_ANSWER_PREFIX,),
     seed: int = 0,
     tokenizer: Any = None,
     chat: bool | None = None,
@@ -89,6 +97,12 @@ def build_prompts(
         (``default``) ignore them and give one prompt per item with country :data:`NO_COUNTRY`.
     templates, instructions, label_styles, option_orders, languages : str or sequence of str
         The variants (their cross product is built).
+    answer_prefixes : str or sequence of str
+        Answer prefix variants by name (``none``, ``answer``, ``the_answer_is``: the
+        ``answer_prefixes`` of the language file): the text that opens the answer, written after
+        the chat template's generation prompt or the plain format's answer word (same for every
+        country, so prefix sharing is kept). Column ``answer_prefix`` holds the name,
+        ``answer_prefix_text`` the text.
     seed : int
         Fixes the ``shuffled`` option order (per item, the same for every country).
     tokenizer, chat : deprecated
@@ -134,6 +148,7 @@ def build_prompts(
             for o in _choices(option_orders, "option_orders")
         ],
         "languages": _choices(languages, "languages"),
+        "answer_prefixes": _choices(answer_prefixes, "answer_prefixes"),
     }
     _refuse_renumbered_scales(items, variants["label_styles"], variants["option_orders"])
     registry = Countries.load()
@@ -145,6 +160,7 @@ def build_prompts(
         words = translation_for(language, extra)
         texts = {item.item_id: words.item_text(item) for item in items}
         question_word, answer_word = words.format_word("question"), words.format_word("answer")
+        prefixes = {name: words.answer_prefix(name) for name in variants["answer_prefixes"]}
         chosen = [words.template(name) for name in variants["templates"]]
         if any(t.needs_country for t in chosen):
             if not country_codes:
@@ -189,8 +205,10 @@ def build_prompts(
                                     "question_word": question_word,
                                     "answer_word": answer_word,
                                 }
-                                row["prompt_id"] = prompt_id(row)
-                                rows.append(row)
+                                for prefix_name, prefix_text in prefixes.items():
+                                    variant = {**row, "answer_prefix": prefix_name, "answer_prefix_text": prefix_text}
+                                    variant["prompt_id"] = prompt_id(variant)
+                                    rows.append(variant)
     return pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
 
 
@@ -202,6 +220,8 @@ def prompt_id(row: dict[str, Any]) -> str:
     """
     payload = {k: row[k] for k in ID_FIELDS}
     payload["seed"] = row["seed"] if row["option_order"] == "shuffled" else None
+    if row.get("answer_prefix", "none") != "none" or row.get("answer_prefix_text"):
+        payload.update({k: row[k] for k in PREFIX_ID_FIELDS})
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
 
