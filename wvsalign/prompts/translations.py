@@ -127,7 +127,10 @@ class Translation:
         return self.format[key]
 
     def answer_prefix(self, name: str) -> str:
-        """The text of answer prefix ``name`` (what opens the answer; ``""`` for none)."""
+        """The text of answer prefix ``name`` (what opens the answer; ``""`` for none, which every
+        language has, also a user file without an ``answer_prefixes`` section)."""
+        if name == "none" and name not in self.answer_prefixes:
+            return ""
         if name not in self.answer_prefixes:
             raise InputError(
                 f"no answer prefix {name!r} in language {self.language!r}; expected one of {sorted(self.answer_prefixes)}",
