@@ -322,7 +322,7 @@ def language_problems(data: dict, language: str) -> tuple[list[str], list[str]]:
 
 def _prompts(language: str, items, **kw):
     kw.setdefault("templates", TEMPLATES)
-    return render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language],
+    return render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language], answer_prefixes=["none"],
                                         **kw))  # plain format (no tokenizer)
 
 
@@ -371,7 +371,7 @@ def _language_prompts(language: str, items=None):
 
     words = translation_for(language)
     items = items or [item.item_id for item in bank() if item.item_id in words.items]
-    df = render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language],
+    df = render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language], answer_prefixes=["none"],
                                       templates=TEMPLATES))
     return df, words
 

@@ -62,7 +62,7 @@ PREFIX_ID_FIELDS = ("answer_prefix", "answer_prefix_text")
 
 #: the answer prefix of build_prompts and RunConfig by default (chosen from
 #: benchmarks/bench_answer_prefix.py; see the README's prompts section)
-DEFAULT_ANSWER_PREFIX = "none"
+DEFAULT_ANSWER_PREFIX = "answer"
 
 def build_prompts(
     bank: ItemBank | Iterable[Item],

@@ -127,10 +127,13 @@ class Translation:
         return self.format[key]
 
     def answer_prefix(self, name: str) -> str:
-        """The text of answer prefix ``name`` (what opens the answer; ``""`` for none, which every
-        language has, also a user file without an ``answer_prefixes`` section)."""
+        """The text of answer prefix ``name`` (what opens the answer). A file without it (a user file
+        written before answer prefixes) still has ``none`` (``""``) and ``answer`` (its format's
+        answer word and a space)."""
         if name == "none" and name not in self.answer_prefixes:
             return ""
+        if name == "answer" and name not in self.answer_prefixes and "answer" in self.format:
+            return self.format["answer"] + " "
         if name not in self.answer_prefixes:
             raise InputError(
                 f"no answer prefix {name!r} in language {self.language!r}; expected one of {sorted(self.answer_prefixes)}",
