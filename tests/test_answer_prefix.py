@@ -141,7 +141,7 @@ def test_scored_tokens_equal_the_full_string_real_tokenizers(model):
         for style, items in (("number", ["Q46", "Q164"]), ("letter", ["Q46", "Q1"])):
             df = build_prompts(_bank(items), ["USA"], languages=[language], answer_prefixes=PREFIXES,
                                label_styles=[style])
-            for chat in (True, False):
+            for chat in (None, False):  # the model's own format (chat where it has a template), and plain
                 _check_full_string(render_prompts(df, tok, chat=chat), tok)
 
 
