@@ -177,8 +177,10 @@ def test_render_keeps_the_rows_and_adds_what_the_scorer_reads(model_dir, prompts
     for row in rendered.itertuples():
         messages = ([{"role": "system", "content": row.system}] if row.system else []) + [
             {"role": "user", "content": row.user}]
-        assert row.text == backend.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        assert row.text.endswith(row.user + "<|im_end|>\n<|im_start|>assistant\n")  # the user message closes the text
+        prefix = row.answer_prefix_text.rstrip(" ")  # the answer prefix opens the answer; its space is scored
+        assert row.text == backend.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                                 add_generation_prompt=True) + prefix
+        assert row.text.endswith(row.user + "<|im_end|>\n<|im_start|>assistant\n" + prefix)  # the user message closes the text
     plain = load_backend(model_dir, chat=False, lazy=True).render(prompts)
     assert plain["text"].str.startswith(tuple(f"{s}\n\nQuestion: " for s in prompts["system"] if s) + ("Question: ",)).all()
     assert (plain["continuations"].map(lambda c: all(x.startswith(" ") for x in c))).all()

@@ -53,7 +53,9 @@ def _tokenizer(template: str | None):
 
 
 def _build(*args, tokenizer=None, chat=None, **kwargs):
-    """Model-neutral prompts rendered for ``tokenizer`` (None: the plain format)."""
+    """Model-neutral prompts rendered for ``tokenizer`` (None: the plain format), without an answer
+    prefix unless asked (these tests check the formats' layout; tests/test_answer_prefix.py the prefixes)."""
+    kwargs.setdefault("answer_prefixes", ["none"])
     return render_prompts(build_prompts(*args, **kwargs), tokenizer, chat=chat)
 
 

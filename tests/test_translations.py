@@ -10,8 +10,9 @@ Checks, per language:
 * coverage: every item of the bank (239) is translated, with every option label (the bare
   numbers 2..9 of 10-point scales excepted, which must not be listed), or is named in the
   file's ``missing:`` list; the file opens with a comment saying how it was made;
-* wording: every format word, template and instruction of ``en.yaml``, with the same
-  placeholders and template positions; the names of all default countries;
+* wording: every format word, answer prefix, template and instruction of ``en.yaml``, with the
+  same placeholders and template positions (answer prefixes: none, and empty exactly where
+  English's is); the names of all default countries;
 * scales: items that share their English labels share their translated labels, and no item
   shows two options with the same label;
 * stems name no numbers the English stem does not name (the options may be reordered);
@@ -156,6 +157,18 @@ def wording_problems(data: dict) -> list[str]:
     for key in en["format"]:
         if not isinstance(fmt.get(key), str) or not fmt[key].strip():
             problems.append(f"format.{key}: missing")
+    prefixes = data.get("answer_prefixes")
+    if not isinstance(prefixes, dict):
+        problems.append("answer_prefixes: missing")
+        prefixes = {}
+    for name, en_text in en["answer_prefixes"].items():
+        text = prefixes.get(name)
+        if not isinstance(text, str):
+            problems.append(f"answer_prefixes.{name}: missing")
+        elif bool(text.strip()) != bool(en_text.strip()):
+            problems.append(f"answer_prefixes.{name}: empty where en.yaml is not, or the reverse")
+        elif _fields(text):
+            problems.append(f"answer_prefixes.{name}: placeholders {sorted(_fields(text))}, en.yaml has none")
     templates = data.get("templates") or {}
     for name, spec in en["templates"].items():
         if name not in templates:
@@ -309,7 +322,7 @@ def language_problems(data: dict, language: str) -> tuple[list[str], list[str]]:
 
 def _prompts(language: str, items, **kw):
     kw.setdefault("templates", TEMPLATES)
-    return render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language],
+    return render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language], answer_prefixes=["none"],
                                         **kw))  # plain format (no tokenizer)
 
 
@@ -358,7 +371,7 @@ def _language_prompts(language: str, items=None):
 
     words = translation_for(language)
     items = items or [item.item_id for item in bank() if item.item_id in words.items]
-    df = render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language],
+    df = render_prompts(build_prompts(bank().filter(ids=items), ["USA", "JPN", "EGY", "IRN"], languages=[language], answer_prefixes=["none"],
                                       templates=TEMPLATES))
     return df, words
 
@@ -506,6 +519,18 @@ def test_check_wording_catches_placeholders_templates_instructions_countries():
     del data["countries"]["IRN"]
     del data["format"]["answer"]
     assert wording_problems(data) == ["format.answer: missing", "countries.IRN: missing"]
+    data = raw(language)
+    del data["answer_prefixes"]["the_answer_is"]
+    data["answer_prefixes"]["none"] = "x"
+    assert wording_problems(data) == ["answer_prefixes.none: empty where en.yaml is not, or the reverse",
+                                      "answer_prefixes.the_answer_is: missing"]
+    data = raw(language)
+    data["answer_prefixes"]["answer"] = "{first} "
+    assert wording_problems(data)[0] == "answer_prefixes.answer: placeholders ['first'], en.yaml has none"
+    data = raw(language)
+    del data["answer_prefixes"]
+    assert wording_problems(data)[:4] == ["answer_prefixes: missing", "answer_prefixes.none: missing",
+                                          "answer_prefixes.answer: missing", "answer_prefixes.the_answer_is: missing"]
 
 
 def test_check_scales_catches_a_label_that_differs_between_items():

@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--label-styles", dest="label_styles", help="number, letter (comma-separated)")
     p.add_argument("--option-orders", dest="option_orders", help="original, reversed, shuffled (comma-separated)")
     p.add_argument("--languages", help="prompt languages, comma-separated (default: en); native = each country in its main interview language where a translation is shipped, English otherwise")
+    p.add_argument("--answer-prefixes", dest="answer_prefixes",
+                   help="what opens the answer: none, answer ('Answer: '), the_answer_is ('The answer is '), "
+                        "in the prompt's language (comma-separated)")
     p.add_argument("--seed", type=int, help="seed for shuffled option orders and synthetic data (default: 0)")
     p.add_argument("--min-n", dest="min_n", type=int, help="minimum valid answers per country x item (default: 30)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/wvsalign)")
@@ -66,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 #: flags that map one-to-one onto RunConfig fields
 _CONFIG_FLAGS = ("model", "backend", "wvs", "items", "categories", "countries", "templates", "instructions", "label_styles",
-                 "option_orders", "languages", "seed", "min_n", "out", "batch_size", "device", "dtype", "demo")
+                 "option_orders", "languages", "answer_prefixes", "seed", "min_n", "out", "batch_size", "device", "dtype", "demo")
 
 
 def _one_line_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> str:

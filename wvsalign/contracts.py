@@ -79,7 +79,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 #: prompt-variant columns of the probs table (template always, the others where present); those
 #: present travel into the scores table and tell model configurations apart in the stats tables
-VARIANT_COLUMNS: tuple[str, ...] = ("template", "instruction", "label_style", "option_order", "language")
+VARIANT_COLUMNS: tuple[str, ...] = ("template", "instruction", "label_style", "option_order", "language",
+                                    "answer_prefix")
 
 #: columns whose values sum to one within a group
 SUMS_TO_ONE: dict[str, tuple[str, tuple[str, ...]]] = {

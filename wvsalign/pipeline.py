@@ -77,7 +77,8 @@ def _check_variants(config: "RunConfig") -> None:
                               value=value)
     english = translation_for("en")
     allowed = {"templates": sorted(english.templates), "instructions": sorted(english.instructions),
-               "label_styles": list(LABEL_STYLES), "option_orders": list(OPTION_ORDERS)}
+               "label_styles": list(LABEL_STYLES), "option_orders": list(OPTION_ORDERS),
+               "answer_prefixes": sorted(english.answer_prefixes)}
     for name, choices in allowed.items():
         for value in getattr(config, name):
             if value not in choices:
@@ -100,6 +101,12 @@ def _default_for_every_country(scores: Any) -> Any:
     return pd.concat([scores[~is_model], *copies], ignore_index=True)
 
 
+def _default_answer_prefix() -> str:
+    from .prompts.builder import DEFAULT_ANSWER_PREFIX
+
+    return DEFAULT_ANSWER_PREFIX
+
+
 @dataclass
 class RunConfig:
     """Everything that defines a run (saved as ``config.yaml`` in the run directory)."""
@@ -115,6 +122,8 @@ class RunConfig:
     label_styles: list[str] = field(default_factory=lambda: ["number"])
     option_orders: list[str] = field(default_factory=lambda: ["original"])
     languages: list[str] = field(default_factory=lambda: ["en"])
+    # what opens the answer (the translation files' answer_prefixes: none, answer, the_answer_is)
+    answer_prefixes: list[str] = field(default_factory=lambda: [_default_answer_prefix()])
     seed: int = 0  # option shuffling and synthetic human data
     batch_size: int | str = "auto"
     device: str | None = None
@@ -126,7 +135,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         for name in ("items", "categories"):
             setattr(self, name, _listify(getattr(self, name), name))
-        for name in ("countries", "templates", "instructions", "label_styles", "option_orders", "languages"):
+        for name in ("countries", "templates", "instructions", "label_styles", "option_orders", "languages",
+                     "answer_prefixes"):
             value = _listify(getattr(self, name), name)
             if not value:
                 raise ConfigError(f"{name} must name at least one value", value=getattr(self, name))
@@ -275,7 +285,7 @@ def run(
     prompts = build_prompts(  # model-neutral: the backend renders them for its model when scoring
         bank, countries, templates=config.templates, instructions=config.instructions,
         label_styles=config.label_styles, option_orders=config.option_orders, languages=config.languages,
-        seed=config.seed,
+        answer_prefixes=config.answer_prefixes, seed=config.seed,
     )
     with run_dir.locked():  # from here to the last write: one process per run directory
         plan = run_dir.check(identity, overwrite=overwrite, identity_of=_identity_of)  # again, under the lock

@@ -48,14 +48,21 @@ from .translations import Translation, builtin_languages, load_translation, tran
 PROMPT_COLUMNS = (
     "prompt_id", "item_id", "category", "country", "language", "template", "instruction",
     "label_style", "option_order", "seed", "system", "user", "labels", "codes",
-    "question_word", "answer_word",
+    "question_word", "answer_word", "answer_prefix", "answer_prefix_text",
 )
 
-#: the fields prompt_id hashes (with the seed for shuffled orders)
+#: the fields prompt_id hashes (with the seed for shuffled orders, and the answer prefix unless none)
 ID_FIELDS = (
     "item_id", "country", "language", "template", "instruction", "label_style", "option_order",
     "system", "user", "labels", "codes", "question_word", "answer_word",
 )
+#: the fields of the answer prefix, hashed by prompt_id unless the prompt has none (so that the ids
+#: of prompts without a prefix stay those of the versions before answer prefixes)
+PREFIX_ID_FIELDS = ("answer_prefix", "answer_prefix_text")
+
+#: the answer prefix of build_prompts and RunConfig by default (chosen from
+#: benchmarks/bench_answer_prefix.py; see the README's prompts section)
+DEFAULT_ANSWER_PREFIX = "answer"
 
 def build_prompts(
     bank: ItemBank | Iterable[Item],
@@ -66,6 +73,7 @@ def build_prompts(
     label_styles: Sequence[str] | str = ("number",),
     option_orders: Sequence[str] | str = ("original",),
     languages: Sequence[str] | str = ("en",),
+    answer_prefixes: Sequence[str] | str = (DEFAULT_ANSWER_PREFIX,),
     seed: int = 0,
     tokenizer: Any = None,
     chat: bool | None = None,
@@ -93,6 +101,12 @@ def build_prompts(
         translation exists and in English otherwise; the ``language`` column says which. Under
         ``native`` the no-country templates give one prompt per country (the same text for
         countries sharing a language), so "translated, no persona" is scored per country.
+    answer_prefixes : str or sequence of str
+        Answer prefix variants by name (``none``, ``answer``, ``the_answer_is``: the
+        ``answer_prefixes`` of the language file): the text that opens the answer, written after
+        the chat template's generation prompt or the plain format's answer word (same for every
+        country, so prefix sharing is kept). Column ``answer_prefix`` holds the name,
+        ``answer_prefix_text`` the text.
     seed : int
         Fixes the ``shuffled`` option order (per item, the same for every country).
     tokenizer, chat : deprecated
@@ -138,6 +152,7 @@ def build_prompts(
             for o in _choices(option_orders, "option_orders")
         ],
         "languages": _choices(languages, "languages"),
+        "answer_prefixes": _choices(answer_prefixes, "answer_prefixes"),
     }
     _refuse_renumbered_scales(items, variants["label_styles"], variants["option_orders"])
     registry = Countries.load()
@@ -149,6 +164,7 @@ def build_prompts(
         words = translation_for(language, extra)
         texts = {item.item_id: words.item_text(item) for item in items}
         question_word, answer_word = words.format_word("question"), words.format_word("answer")
+        prefixes = {name: words.answer_prefix(name) for name in variants["answer_prefixes"]}
         chosen = [words.template(name) for name in variants["templates"]]
         if any(t.needs_country for t in chosen):
             if not codes:
@@ -193,8 +209,10 @@ def build_prompts(
                                     "question_word": question_word,
                                     "answer_word": answer_word,
                                 }
-                                row["prompt_id"] = prompt_id(row)
-                                rows.append(row)
+                                for prefix_name, prefix_text in prefixes.items():
+                                    variant = {**row, "answer_prefix": prefix_name, "answer_prefix_text": prefix_text}
+                                    variant["prompt_id"] = prompt_id(variant)
+                                    rows.append(variant)
     table = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
     # "native" next to an explicit language can build the same prompt twice (e.g. en and native for USA)
     return table.drop_duplicates("prompt_id", ignore_index=True)
@@ -262,6 +280,8 @@ def prompt_id(row: dict[str, Any]) -> str:
     """
     payload = {k: row[k] for k in ID_FIELDS}
     payload["seed"] = row["seed"] if row["option_order"] == "shuffled" else None
+    if row.get("answer_prefix", "none") != "none" or row.get("answer_prefix_text"):
+        payload.update({k: row[k] for k in PREFIX_ID_FIELDS})
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
 

@@ -16,8 +16,17 @@ exactly where the answer begins), ``continuations``, ``label_end``, ``chat`` and
   English, from the language file), a non-empty ``system`` opening the text. The answer is a
   space and the label (" 7"); ``label_end`` is ``"\\n"`` (an answer is one line).
 
-The country sentence closes the user message in both formats, so prompts of one item share
-every token up to the country name whatever the model.
+An answer prefix (the row's ``answer_prefix_text``, such as ``"The answer is "``) opens the
+answer: it follows the generation prompt (chat) or the answer word and a space (plain).
+Trailing spaces of the prefix are moved into the continuations (``text`` ends with
+``"The answer is"``, the continuations are ``" 1"``, ``" 2"``, ...): the tokenizers of the
+embedded models write a space before a word or a letter as part of its token ("ĠA", "▁A"), so
+the text ends at a token boundary only before the space, and the scored tokens equal those of
+tokenising the full string (the scoring rule of :mod:`wvsalign.inference.scoring`).
+
+The country sentence closes the user message in both formats, and the answer prefix is the
+same for every country, so prompts of one item share every token up to the country name
+whatever the model.
 """
 from __future__ import annotations
 
@@ -51,7 +60,7 @@ class PromptFormat:
         return self.tokenizer is not None
 
     def render(self, user: str, *, system: str | None = None, question: str = "Question:",
-               answer: str = "Answer:") -> str:
+               answer: str = "Answer:", prefix: str = "") -> str:
         """The full prompt text, ending where the answer starts.
 
         Parameters
@@ -62,15 +71,35 @@ class PromptFormat:
             The system message (``None`` or ``""``: none).
         question, answer : str
             The plain format's words (ignored by the chat format).
+        prefix : str
+            The answer prefix ("" for none); its trailing spaces are left to :meth:`continuations`.
         """
+        head, _ = split_prefix(prefix)
         if not self.chat:
             opening = f"{system}\n\n" if system else ""
-            return f"{opening}{question} {user}\n{answer}"
-        return _apply_template(self.tokenizer, _messages(user, system or None), add_generation_prompt=True)
+            return f"{opening}{question} {user}\n{answer}" + (f" {head}" if head else "")
+        return _apply_template(self.tokenizer, _messages(user, system or None), add_generation_prompt=True) + head
 
-    def continuations(self, labels: Sequence[str]) -> list[str]:
-        """The exact strings that follow ``text`` when the model answers each label."""
-        return list(labels) if self.chat else [f" {label}" for label in labels]
+    def continuations(self, labels: Sequence[str], prefix: str = "") -> list[str]:
+        """The exact strings that follow ``text`` when the model answers each label (after ``prefix``)."""
+        head, gap = split_prefix(prefix)
+        if not head:
+            gap = "" if self.chat else " "
+        return [f"{gap}{label}" for label in labels]
+
+
+def split_prefix(prefix: str) -> tuple[str, str]:
+    """An answer prefix split where the prompt text ends: (the prefix without trailing spaces, those spaces).
+
+    Examples
+    --------
+    >>> split_prefix("The answer is ")
+    ('The answer is', ' ')
+    >>> split_prefix("答案是")
+    ('答案是', '')
+    """
+    head = prefix.rstrip(" ")
+    return head, prefix[len(head):]
 
 
 def get_format(tokenizer: Any = None, chat: bool | None = None) -> PromptFormat:
@@ -140,20 +169,22 @@ def render_prompts(prompts: pd.DataFrame, tokenizer: Any = None, *, chat: bool |
     contracts.check(prompts, "prompts", source=source)
     fmt = get_format(tokenizer, chat)
     words = _format_words(prompts)
+    prefixes = _answer_prefixes(prompts)
     users = prompts["user"].astype(str).tolist()
     systems = ["" if _missing(s) else str(s) for s in prompts["system"]]
-    rendered: dict[tuple[str, str, str, str], str] = {}
+    rendered: dict[tuple[str, str, str, str, str], str] = {}
     texts = []
-    for user, system, (question, answer) in zip(users, systems, words):
-        key = (user, system, question, answer)
+    for user, system, (question, answer), prefix in zip(users, systems, words, prefixes):
+        key = (user, system, question, answer, prefix)
         if key not in rendered:
-            rendered[key] = fmt.render(user, system=system or None, question=question, answer=answer)
+            rendered[key] = fmt.render(user, system=system or None, question=question, answer=answer, prefix=prefix)
         texts.append(rendered[key])
     out = prompts.drop(columns=[c for c in RENDERED_COLUMNS if c in prompts.columns]).copy()
     out["chat"] = fmt.chat
     out["prompt_format"] = fmt.name
     out["text"] = texts
-    out["continuations"] = [fmt.continuations([str(v) for v in labels]) for labels in prompts["labels"]]
+    out["continuations"] = [fmt.continuations([str(v) for v in labels], prefix)
+                            for labels, prefix in zip(prompts["labels"], prefixes)]
     out["label_end"] = fmt.label_end
     return out
 
@@ -173,6 +204,24 @@ def _format_words(prompts: pd.DataFrame) -> list[tuple[str, str]]:
             words = translation_for(language)
             cache[language] = (words.format_word("question"), words.format_word("answer"))
         out.append(cache[language])
+    return out
+
+
+def _answer_prefixes(prompts: pd.DataFrame) -> list[str]:
+    """Per row, the answer prefix text: the row's ``answer_prefix_text``, else that of its
+    ``answer_prefix`` name in its language, else none (tables made before answer prefixes)."""
+    from .translations import translation_for
+
+    texts = prompts["answer_prefix_text"].tolist() if "answer_prefix_text" in prompts.columns else [None] * len(prompts)
+    names = prompts["answer_prefix"].tolist() if "answer_prefix" in prompts.columns else [None] * len(prompts)
+    out = []
+    for text, name, language in zip(texts, names, prompts["language"].astype(str)):
+        if not _missing(text):
+            out.append(str(text))
+        elif _missing(name) or str(name) == "none":
+            out.append("")
+        else:
+            out.append(translation_for(language).answer_prefix(str(name)))
     return out
 
 

@@ -9,6 +9,8 @@ full example)::
     language: de                  # ISO 639-1 code: the `language` of the prompts
     name: Deutsch
     format: {question: "Frage:", answer: "Antwort:"}
+    answer_prefixes:              # what opens the answer (assistant turn / after the answer word)
+      {none: "", answer: "Antwort: ", the_answer_is: "Die Antwort ist "}
     templates:                    # country conditioning; {country} = a country name
       default: ""
       persona: "Stell dir vor, du bist eine Person aus {country} ..."
@@ -48,9 +50,10 @@ BANK_LANGUAGE = "en"
 #: where a template's sentence goes: closing the question, or the system message
 POSITIONS = ("end", "system")
 #: placeholders allowed in each section
-PLACEHOLDERS = {"templates": {"country"}, "instructions": {"first", "last"}}
+PLACEHOLDERS = {"templates": {"country"}, "instructions": {"first", "last"}, "answer_prefixes": set()}
 FORMAT_KEYS = ("question", "answer")
-SECTIONS = ("language", "name", "format", "templates", "instructions", "countries", "items", "missing")
+SECTIONS = ("language", "name", "format", "answer_prefixes", "templates", "instructions", "countries", "items",
+            "missing")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class Translation:
     name: str = ""
     sources: tuple[str, ...] = ()
     format: Mapping[str, str] = field(default_factory=dict)
+    #: answer prefix name -> the text that opens the answer ("" for none)
+    answer_prefixes: Mapping[str, str] = field(default_factory=dict)
     templates: Mapping[str, Template] = field(default_factory=dict)
     instructions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     countries: Mapping[str, str] = field(default_factory=dict)
@@ -120,6 +125,21 @@ class Translation:
         if key not in self.format:
             raise InputError(f"format word {key!r} missing for language {self.language!r}", file=self.where)
         return self.format[key]
+
+    def answer_prefix(self, name: str) -> str:
+        """The text of answer prefix ``name`` (what opens the answer). A file without it (a user file
+        written before answer prefixes) still has ``none`` (``""``) and ``answer`` (its format's
+        answer word and a space)."""
+        if name == "none" and name not in self.answer_prefixes:
+            return ""
+        if name == "answer" and name not in self.answer_prefixes and "answer" in self.format:
+            return self.format["answer"] + " "
+        if name not in self.answer_prefixes:
+            raise InputError(
+                f"no answer prefix {name!r} in language {self.language!r}; expected one of {sorted(self.answer_prefixes)}",
+                file=self.where,
+            )
+        return self.answer_prefixes[name]
 
     def country_name(self, country: Country) -> str:
         """The country's name as used in this language's template sentences."""
@@ -168,6 +188,7 @@ class Translation:
             name=other.name or self.name,
             sources=self.sources + other.sources,
             format={**self.format, **other.format},
+            answer_prefixes={**self.answer_prefixes, **other.answer_prefixes},
             templates={**self.templates, **other.templates},
             instructions={**self.instructions, **other.instructions},
             countries={**self.countries, **other.countries},
@@ -223,6 +244,11 @@ def parse_translation(raw: object, *, source: str) -> Translation:
     bad_keys = sorted(set(fmt) - set(FORMAT_KEYS))
     if bad_keys:
         raise InputError(f"format: unknown key(s) {bad_keys}; expected some of {list(FORMAT_KEYS)}", file=source)
+    prefixes = {
+        str(name): _check_placeholders(_text("" if text is None else text, f"answer_prefixes.{name}", source),
+                                       "answer_prefixes", f"answer_prefixes.{name}", source)
+        for name, text in _mapping(raw, "answer_prefixes", source).items()
+    }
     templates = {
         str(name): _parse_template(str(name), spec, source) for name, spec in _mapping(raw, "templates", source).items()
     }
@@ -243,6 +269,7 @@ def parse_translation(raw: object, *, source: str) -> Translation:
         name=str(raw.get("name") or ""),
         sources=(source,),
         format={str(k): _text(v, f"format.{k}", source) for k, v in fmt.items()},
+        answer_prefixes=prefixes,
         templates=templates,
         instructions=instructions,
         countries=countries,
@@ -275,7 +302,7 @@ def _check_placeholders(text: str, section: str, where: str, source: str) -> str
         raise InputError(f"{where}: malformed placeholder ({exc})", file=source, value=text) from None
     extra = sorted(used - PLACEHOLDERS[section])
     if extra:
-        allowed = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS[section]))
+        allowed = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS[section])) or "none"
         raise InputError(f"{where}: unknown placeholder(s) {extra}; allowed: {allowed}", file=source)
     return text
 

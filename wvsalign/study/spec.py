@@ -43,7 +43,7 @@ from .. import _yaml
 from ..errors import ConfigError
 
 #: RunConfig fields a condition may set (the prompt variants)
-CONDITION_FIELDS = ("templates", "instructions", "label_styles", "option_orders", "languages")
+CONDITION_FIELDS = ("templates", "instructions", "label_styles", "option_orders", "languages", "answer_prefixes")
 
 #: model metadata keys the regressions use (any other key is kept as well)
 METADATA_KEYS = ("params", "multilingual", "instruction_tuned", "family", "release")
