@@ -87,7 +87,7 @@ def D(tmp_path_factory) -> Path:
     alat = agg.astype({"country": object})
     alat.loc[1, "country"] = "Côte"
     alat.to_csv(d / "agg_latin1.csv", index=False, encoding="latin-1")
-    for name, value in [("agg_1e400", "1e400"), ("agg_neg", "-3"), ("agg_inf", "inf"), ("agg_code_text", "two"),
+    for name, value in [("agg_1e400", "1e400"), ("agg_neg", "-7"), ("agg_inf", "inf"), ("agg_code_text", "two"),
                         ("agg_code_frac", "1.5")]:
         a = agg.astype({"code": object})
         a.loc[2, "code"] = value
@@ -185,7 +185,7 @@ CLI_CASES = [
     ("agg-truncated", "human --aggregates {D}/agg_trunc.csv --out {T}/h.parquet", ["agg_trunc.csv", "truncated"]),
     ("agg-1e400", "human --aggregates {D}/agg_1e400.csv --out {T}/h.parquet", ["code", "1e400"]),
     ("agg-1e400-renorm", "human --aggregates {D}/agg_1e400.csv --renormalise --out {T}/h.parquet", ["code", "1e400"]),
-    ("agg-negative", "human --aggregates {D}/agg_neg.csv --out {T}/h.parquet", ["code", "-3"]),
+    ("agg-negative", "human --aggregates {D}/agg_neg.csv --out {T}/h.parquet", ["code", "-7"]),
     ("agg-inf", "human --aggregates {D}/agg_inf.csv --out {T}/h.parquet", ["code", "inf"]),
     ("agg-code-text", "human --aggregates {D}/agg_code_text.csv --out {T}/h.parquet", ["code", "two"]),
     ("agg-code-frac", "human --aggregates {D}/agg_code_frac.csv --out {T}/h.parquet", ["code", "1.5"]),
@@ -393,7 +393,7 @@ API_CASES = [
     ("read_aggregates-frame", lambda d, t: _agg(pd.DataFrame({"a": [1]})), ["DataFrame", "path"]),
     ("read_aggregates-None", lambda d, t: _agg(None), ["None"]),
     ("read_aggregates-1e400", lambda d, t: _agg(d / "agg_1e400.csv", renormalise=True), ["1e400"]),
-    ("read_aggregates-negative", lambda d, t: _agg(d / "agg_neg.csv"), ["-3"]),
+    ("read_aggregates-negative", lambda d, t: _agg(d / "agg_neg.csv"), ["-7"]),
     ("read_aggregates-truncated", lambda d, t: _agg(d / "agg_trunc.csv"), ["agg_trunc.csv", "truncated"]),
     ("read_aggregates-latin1", lambda d, t: _agg(d / "agg_latin1.csv"), ["agg_latin1.csv", "UTF-8"]),
     ("build_prompts-list", lambda d, t: _prompts(["Q1"]), ["ItemBank"]),

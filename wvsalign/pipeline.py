@@ -121,7 +121,7 @@ class RunConfig:
         for name, least in (("seed", 0), ("min_n", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(f"{name} must be an integer of at least {least}", value=value)
+                raise ConfigError(f"{name} must be a {'non-negative' if least == 0 else 'positive'} integer", value=value)
         if isinstance(self.batch_size, str) and self.batch_size.isdigit():
             self.batch_size = int(self.batch_size)
         from .inference.engine import check_batch_size

@@ -257,10 +257,10 @@ def _numbers(values: pd.Series, column: str, path: Path) -> np.ndarray:
 
 def _integers(values: pd.Series, column: str, path: Path, what: str) -> np.ndarray:
     numbers = _numbers(values, column, path)
-    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (numbers < 0) | (np.abs(numbers) > 2**31)
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (numbers < -5) | (numbers > 2**31)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise InputError(f"expected {what} (non-negative, finite)", file=path, column=column, row=first + 1,
+        raise InputError(f"expected {what} (finite; negative only the WVS missing codes -1..-5)", file=path, column=column, row=first + 1,
                              value=values.iloc[first])
     return numbers.astype(np.int64)
 
