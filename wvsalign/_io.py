@@ -56,6 +56,35 @@ def fsync_path(path: str | Path) -> None:
             os.close(fd)
 
 
+def check_output_path(path: object, flag: str, *, kind: str = "file", suffixes: tuple[str, ...] = ()) -> Path:
+    """Check an output path before any work: not empty, no parent that is a file, a file path
+    that is not a folder (``kind="file"``) or a folder path that is not a file (``kind="dir"``),
+    and one of ``suffixes`` when given. Missing parent folders are fine: they are created when
+    the output is written.
+
+    Raises
+    ------
+    InputError
+        Naming ``flag``, the path and what was expected.
+    """
+    from .errors import InputError
+
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise InputError(f"{flag} is empty; expected a {'folder' if kind == 'dir' else 'file'} path", value=path)
+    target = Path(path)
+    for parent in [target, *target.parents][1:] if kind == "file" else [*target.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{flag}: {parent} is a file, not a directory; expected a path under a folder", file=target)
+    if kind == "file" and target.is_dir():
+        raise InputError(f"{flag} is a directory; expected a file path", file=target)
+    if kind == "dir" and target.exists() and not target.is_dir():
+        raise InputError(f"{flag} is a file, not a directory; expected a run directory", file=target)
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise InputError(f"{flag} has the suffix {target.suffix or '(none)'!r}; expected one of {list(suffixes)}",
+                         file=target)
+    return target
+
+
 def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> Path:
     """Write ``df`` to parquet at ``path`` atomically (no index)."""
     with atomic_path(path) as tmp:

@@ -27,5 +27,10 @@ def load_file(path: str | Path, *, what: str, error: type[InputError] = InputErr
         raise error(f"no such {what}", file=path)
     try:
         return safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"byte {exc.object[exc.start]:#04x} at offset {exc.start} is not UTF-8; expected {what} in UTF-8",
+                    file=path) from None
+    except OSError as exc:
+        raise error(f"cannot be read ({exc.strerror or exc}); expected {what}", file=path) from None
     except yaml.YAMLError as exc:
         raise error(f"not valid YAML ({' '.join(str(exc).split())}); expected {what}", file=path) from None

@@ -58,9 +58,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WvsalignError as exc:
         print(f"wvsalign {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. 'wvsalign items | head -1': stop quietly, as Unix tools do
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, the status of a Unix tool killed by a closed pipe
+    except OSError as exc:  # a file the system refused (permissions, a folder, a full disk): one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"wvsalign {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"wvsalign {args.command}: interrupted; finished work is kept and a re-run resumes it", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -72,8 +72,36 @@ _CONFIG_FLAGS = ("model", "backend", "wvs", "items", "categories", "countries", 
                  "option_orders", "languages", "answer_prefixes", "seed", "min_n", "out", "batch_size", "device", "dtype", "demo")
 
 
-def _one_line_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> str:
-    return f"wvsalign: {category.__name__}: {' '.join(str(message).split())}\n"
+def _one_line(message: Any) -> str:
+    return " ".join(str(message).split())
+
+
+def _log_warnings(caught: list, out: str, *, finished: bool) -> None:
+    """Show wvsalign's own warnings on stderr (one line each); write every warning once, with
+    its source, to the run directory's ``run.log`` (library warnings go there only)."""
+    import datetime
+    import sys
+    from pathlib import Path
+
+    from .errors import WvsalignWarning
+    from .runs import LOG
+
+    seen: dict[tuple, str] = {}
+    for w in caught:
+        key = (w.category, _one_line(w.message))
+        if key in seen:
+            continue
+        seen[key] = f"{w.category.__name__}: {_one_line(w.message)} [{w.filename}:{w.lineno}]"
+        if issubclass(w.category, WvsalignWarning):
+            print(f"wvsalign: {w.category.__name__}: {_one_line(w.message)}", file=sys.stderr)
+    folder = Path(out)
+    if not folder.is_dir() or not (finished or seen):
+        return
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [f"{stamp} wvsalign run {'finished' if finished else 'stopped'}: {len(seen)} distinct warning(s)"]
+    lines += [f"{stamp} warning {text}" for text in seen.values()]
+    with open(folder / LOG, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -84,11 +112,14 @@ def _run(args: argparse.Namespace) -> int:
     base = RunConfig.from_yaml(args.config).to_dict() if args.config else {}
     given = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
     config = RunConfig.from_dict({**base, **given}, source="command line")
-    saved, warnings.formatwarning = warnings.formatwarning, _one_line_warning  # one-line warnings in the console
-    try:
-        result = run(config, overwrite=args.overwrite, progress=not args.quiet)
-    finally:
-        warnings.formatwarning = saved
+    finished = False
+    with warnings.catch_warnings(record=True) as caught:  # none reaches the terminal or the progress bar
+        warnings.simplefilter("default")  # each warning once per source line
+        try:
+            result = run(config, overwrite=args.overwrite, progress=not args.quiet)
+            finished = True
+        finally:
+            _log_warnings(caught, config.out, finished=finished)
     print()
     print(result.summary())
     return 0

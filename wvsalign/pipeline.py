@@ -134,7 +134,10 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for name in ("items", "categories"):
-            setattr(self, name, _listify(getattr(self, name), name))
+            given = getattr(self, name)
+            setattr(self, name, _listify(given, name))
+            if given is not None and not getattr(self, name):  # "" or "," is not "all items"
+                raise ConfigError(f"{name} is empty; name at least one value, or leave {name} out for all", value=given)
         for name in ("countries", "templates", "instructions", "label_styles", "option_orders", "languages",
                      "answer_prefixes"):
             value = _listify(getattr(self, name), name)
@@ -142,10 +145,10 @@ class RunConfig:
                 raise ConfigError(f"{name} must name at least one value", value=getattr(self, name))
             setattr(self, name, value)
         _check_variants(self)
-        for name in ("seed", "min_n"):
+        for name, least in (("seed", 0), ("min_n", 1)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name} must be a non-negative integer", value=value)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{name} must be a {'non-negative' if least == 0 else 'positive'} integer", value=value)
         if isinstance(self.batch_size, str) and self.batch_size.isdigit():
             self.batch_size = int(self.batch_size)
         from .inference.engine import check_batch_size
@@ -162,7 +165,12 @@ class RunConfig:
         if not isinstance(self.backend, str) or not self.backend.strip():
             raise ConfigError("backend must name a registered backend kind, e.g. hf", value=self.backend)
         self.wvs = None if self.wvs in (None, "") else str(self.wvs)
-        self.out = str(self.out)
+        from ._io import check_output_path
+
+        try:
+            self.out = str(check_output_path(self.out, "out", kind="dir"))
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
 
     # ---- YAML round trip -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -114,6 +114,10 @@ class Registry:
         return self._specs[name]
 
 
+#: files of which a Hugging Face model folder needs one for its tokenizer
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+
+
 def model_spec(
     spec: str | Path | ModelSpec | Mapping[str, Any],
     *,
@@ -197,6 +201,9 @@ def _resolve_text(text: str, registry: Registry) -> ModelSpec:
         return ModelSpec(name=path.stem, kind="gguf", path=path.resolve(), description=f"local GGUF file {path}")
     if path.is_dir():
         if (path / "config.json").is_file():
+            if not any((path / name).is_file() for name in TOKENIZER_FILES):
+                raise ModelError(f"{path} has config.json but no tokenizer; expected one of {list(TOKENIZER_FILES)} "
+                                 "in the folder (save the tokenizer with the model)")
             return ModelSpec(name=path.resolve().name, kind="folder", path=path.resolve(),
                              description=f"local Hugging Face folder {path}")
         ggufs = sorted(path.glob("*.gguf"))

@@ -85,6 +85,8 @@ def score(
 
     check_prompts(prompts)
     check_batch_size(batch_size)
+    if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise InputError("run_dir is a file; expected a folder for the scores (or None)", file=run_dir)
     prompts = prompts.reset_index(drop=True)
     if isinstance(backend, Backend):
         if load_options:

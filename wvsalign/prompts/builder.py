@@ -136,7 +136,12 @@ def build_prompts(
             "backend renders them at scoring time (load_backend(..., chat=False) for the plain format)",
             DeprecationWarning, stacklevel=2,
         )
+    if isinstance(bank, (str, bytes)):
+        raise InputError(f"bank={bank!r} is a string; expected an ItemBank, e.g. ItemBank.wvs7().filter(ids=[{bank!r}])")
     items = list(bank)
+    if any(not isinstance(i, Item) for i in items):
+        raise InputError(f"bank holds {type(next(i for i in items if not isinstance(i, Item))).__name__} values; "
+                         f"expected an ItemBank, e.g. ItemBank.wvs7().filter(ids={[str(i) for i in items][:3]})")
     if not items:
         raise InputError("the item bank is empty; expected at least one item")
     if isinstance(seed, bool) or not isinstance(seed, int):

@@ -97,6 +97,11 @@ def run_study(
     _check_previous(study_dir, spec, overwrite)
     plan = spec.plan(study_dir)
     record = {"wvsalign_study": 1, **spec.to_dict()}
+    from ..inference.registry import model_spec
+
+    for model in spec.models:  # an unknown model or folder fails here, before anything is written
+        if getattr(model, "backend", None) in (None, "hf"):
+            model_spec(model.model)
     study_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), study_dir / STUDY_FILE)
     say(f"wvsalign study {spec.name}: {len(spec.models)} model(s) x {len(spec.conditions)} condition(s) -> "

@@ -26,6 +26,7 @@ from the table gets share 0. ``n`` must be the same on every row of a country x 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +86,12 @@ def read_aggregates(path: str | Path, *, bank: ItemBank | None = None, renormali
     >>> read_aggregates(path)[["country", "item_id", "code", "share", "n_eff"]].values.tolist()
     [['USA', 'Q57', 1, 0.4, 100.0], ['USA', 'Q57', 2, 0.6, 100.0]]
     """
+    if not isinstance(path, (str, Path)):
+        raise InputError(f"path must be a file path (str or Path) of an aggregate table, not a {type(path).__name__}")
     path = Path(path)
     bank = ItemBank.wvs7() if bank is None else bank
+    if path.is_dir():
+        raise InputError("is a folder; expected an aggregate table (.csv or .parquet)", file=path)
     raw = _read_table(path)
     roles = _roles(raw, path)
     if "share" not in roles and "percent" not in roles and "count" not in roles:
@@ -183,6 +188,10 @@ def _read_table(path: Path) -> pd.DataFrame:
         index_columns(names, path)  # duplicated names (also case-insensitively) are errors
         frame = table.to_pandas()
     elif ext in {".csv", ".txt", ".tsv"}:
+        from ._formats.csv import check_text
+
+        with open(path, "rb") as fh:
+            check_text(fh.read(1 << 20), path)
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             first = fh.readline()
         sep = sniff_sep(first, path)
@@ -196,6 +205,12 @@ def _read_table(path: Path) -> pd.DataFrame:
             raise InputError(f"cannot be parsed as CSV ({str(exc).strip()}); the file may be truncated", file=path) from None
         frame.columns = [c.strip() for c in frame.columns]
         frame = frame.replace({"": None})
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            unterminated = fh.read(1) not in (b"\n", b"\r")
+        if unterminated and len(frame) and frame.iloc[-1].isna().any():
+            raise InputError(f"the last row is cut short (no line end, empty {list(frame.columns[frame.iloc[-1].isna()])}): "
+                             "the file looks truncated; expected complete rows", file=path, row=len(frame))
     else:
         raise InputError(f"unknown file type {ext or '(none)'!r}; expected .csv or .parquet", file=path)
     if frame.empty:
@@ -242,10 +257,11 @@ def _numbers(values: pd.Series, column: str, path: Path) -> np.ndarray:
 
 def _integers(values: pd.Series, column: str, path: Path, what: str) -> np.ndarray:
     numbers = _numbers(values, column, path)
-    bad = np.isnan(numbers) | (numbers != np.round(numbers))
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (numbers < -5) | (numbers > 2**31)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise InputError(f"expected {what}", file=path, column=column, row=first + 1, value=values.iloc[first])
+        raise InputError(f"expected {what} (finite; negative only the WVS missing codes -1..-5)", file=path, column=column, row=first + 1,
+                             value=values.iloc[first])
     return numbers.astype(np.int64)
 
 

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
 
 #: default of ``wvsalign human --min-n``
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--wvs", metavar="FILE", help="WVS-7 respondent file (.csv, .sav, .dta, .parquet)")
     src.add_argument("--aggregates", metavar="FILE", help="table of shares per country, item, option (.csv, .parquet)")
-    p.add_argument("--out", metavar="PATH", required=True, help="output parquet file")
+    p.add_argument("--out", metavar="PATH", required=True, help="output file: .parquet, or .csv (written as CSV); missing parent folders are created")
     p.add_argument("--items", metavar="IDS", help="comma-separated item ids (default: every item of the bank)")
     p.add_argument(
         "--countries", metavar="CODES",
@@ -162,7 +163,7 @@ def _countries(args: argparse.Namespace) -> int:
 
 
 def _human(args: argparse.Namespace) -> int:
-    from .._io import write_parquet_atomic
+    from .._io import check_output_path, write_csv_atomic, write_parquet_atomic
     from ..errors import InputError
     from .distributions import DataWarning, dropped_cells
     from .items import ItemBank
@@ -171,7 +172,14 @@ def _human(args: argparse.Namespace) -> int:
     for flag, (attr, needs) in _SOURCE_ONLY.items():
         if needs != source and getattr(args, attr) not in (None, False):
             args.human_parser.error(f"{flag} applies only with {needs}, not with {source}")
+    out = check_output_path(args.out, "--out", suffixes=(".parquet", ".csv"))  # before any work
+    source_file = Path(args.wvs or args.aggregates)
+    if out.exists() and source_file.exists() and out.resolve() == source_file.resolve():
+        raise InputError(f"--out {out} is the input file; expected another path (the input is never overwritten)")
     min_n = MIN_N if args.min_n is None else args.min_n
+    if min_n < 1:
+        raise InputError(f"--min-n {min_n}: expected a positive number of valid answers per country x item")
+    _check_selection(args)
     bank = ItemBank.wvs7().filter(ids=args.items) if args.items else ItemBank.wvs7()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
@@ -204,7 +212,7 @@ def _human(args: argparse.Namespace) -> int:
             (f"no country x item has at least --min-n {min_n} valid answers" if args.wvs else "no rows left")
             + f"; nothing written to {args.out} (expected a lower --min-n or other --countries/--items)"
         )
-    write_parquet_atomic(human, args.out)
+    (write_csv_atomic if out.suffix.lower() == ".csv" else write_parquet_atomic)(human, out)
     n_countries, n_items = human["country"].nunique(), human["item_id"].nunique()
     label = "SYNTHETIC " if human.attrs.get("synthetic") else ""
     print(f"wrote {len(human)} rows ({n_countries} countries x {n_items} items) of {label}human shares to {args.out}")
@@ -214,10 +222,29 @@ def _human(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_selection(args: argparse.Namespace) -> None:
+    """An empty --items or --countries ("" or ",") is an error, not 'all'."""
+    from ..errors import InputError
+
+    for flag in ("items", "countries"):
+        given = getattr(args, flag, None)
+        if given is not None and not [v for v in given.split(",") if v.strip()]:
+            raise InputError(f"--{flag} {given!r} is empty; name at least one, or leave --{flag} out for all")
+
+
 def _synthetic(args: argparse.Namespace) -> int:
+    from .._io import check_output_path
+    from ..errors import InputError
     from .items import ItemBank
     from .synthetic import write_synthetic
 
+    check_output_path(args.out, "--out", suffixes=(".csv", ".sav", ".dta", ".parquet"))
+    if args.n < 1:
+        raise InputError(f"--n {args.n}: expected a positive number of respondents per country")
+    if args.sep in (None, "") or len(args.sep) != 1 or args.sep in '."\'\r\n' or args.sep.isalnum() or args.sep in "-+":
+        raise InputError(f"--sep {args.sep!r}: expected one character that cannot occur in a number or a name, "
+                         "e.g. ',' ';' '|' or a tab")
+    _check_selection(args)
     bank = ItemBank.wvs7().filter(ids=args.items) if args.items else None
     path = write_synthetic(args.out, bank, args.countries, n_per_country=args.n, seed=args.seed, sep=args.sep)
     print(f"wrote SYNTHETIC WVS-format respondents (seed {args.seed}, {args.n} per country) to {path}")

@@ -73,9 +73,12 @@ def parse_keep_missing(keep_missing: bool | str | Iterable[int] | None) -> tuple
                 f"keep_missing {keep_missing!r}; expected 'all' or a comma-separated list of codes among "
                 f"{list(NEGATIVE_CODES)}"
             ) from None
+    if isinstance(keep_missing, (int, float, np.number)) or not isinstance(keep_missing, Iterable):
+        raise InputError(f"keep_missing={keep_missing!r}; expected True, False, 'all' or a list of codes among "
+                         f"{list(NEGATIVE_CODES)}")
     codes = []
     for code in keep_missing:
-        if isinstance(code, bool) or int(code) != code or int(code) not in NEGATIVE_CODES:
+        if isinstance(code, bool) or not isinstance(code, (int, float, np.number)) or int(code) != code or int(code) not in NEGATIVE_CODES:
             raise InputError(f"keep_missing code {code!r}; expected codes among {list(NEGATIVE_CODES)}")
         codes.append(int(code))
     return tuple(sorted(set(codes), reverse=True))
@@ -102,12 +105,13 @@ def _fmt(value: object) -> str:
 
 
 def numeric_column(
-    values: pd.Series | np.ndarray, *, column: str, file: str | None = None, rows: np.ndarray | None = None
+    values: pd.Series | np.ndarray, *, column: str, file: str | None = None, rows: np.ndarray | None = None,
+    expected: str = "integer WVS codes",
 ) -> np.ndarray:
     """Codes as float64 (NaN = empty); non-numeric entries raise an InputError with counts per value."""
     series = pd.Series(values) if not isinstance(values, pd.Series) else values
     if pd.api.types.is_bool_dtype(series.dtype):
-        raise InputError("holds true/false values; expected integer WVS codes", file=file, column=column)
+        raise InputError(f"holds true/false values; expected {expected}", file=file, column=column)
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     text = series.astype("string").str.strip()
@@ -118,7 +122,7 @@ def numeric_column(
         rows = np.arange(1, len(series) + 1) if rows is None else np.asarray(rows)
         raw = text.to_numpy(dtype=object, na_value=None)
         raise InputError(
-            f"{int(bad.sum())} non-numeric value(s): {_describe_bad(raw, bad, rows)}; expected integer WVS codes",
+            f"{int(bad.sum())} non-numeric value(s): {_describe_bad(raw, bad, rows)}; expected {expected}",
             file=file,
             column=column,
         )
@@ -274,7 +278,7 @@ def human_distributions(
     """
     items = list(bank)
     hard_to_say = check_choice(hard_to_say, "hard_to_say", HARD_TO_SAY)
-    if min_n < 1 or int(min_n) != min_n:
+    if isinstance(min_n, bool) or not isinstance(min_n, (int, np.integer)) or min_n < 1:
         raise InputError(f"min_n {min_n!r}; expected a positive integer")
     kept = parse_keep_missing(keep_missing)
     for col in [country_col] + ([weight_col] if weighted and weight_col else []):

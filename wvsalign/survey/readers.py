@@ -38,6 +38,7 @@ Rules (documented here once):
 """
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -125,8 +126,18 @@ def read_wvs(
         reader: Reader = FrameReader(path)
         path = Path(source or path.attrs.get("source") or "<DataFrame>")
     else:
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"path must be a file path (str or Path) or a DataFrame, not {type(path).__name__}",
+                             value=path)
+        if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in '."\'\r\n' or sep.isalnum()):
+            raise InputError(f"sep={sep!r}; expected one delimiter character such as ',' ';' '|' or a tab")
+        if weight is not None and not isinstance(weight, str):
+            raise InputError(f"weight={weight!r}; expected a column name (str) or None")
+        if isinstance(extra_columns, str):
+            raise InputError(f"extra_columns={extra_columns!r} is a string; expected a list of column names, "
+                             f"e.g. [{extra_columns!r}]")
         path = Path(path)
-        reader = open_reader(path, sep)
+        reader = open_reader(path, sep)  # (one-line errors for missing, unreadable, binary or non-UTF-8 files)
     kept = parse_keep_missing(keep_missing)
     bank = _resolve_bank(items)
     registry = Countries.load()
@@ -160,7 +171,8 @@ def read_wvs(
     rows = rows[keep]
     iso3 = iso3[keep]
     if weight_col:
-        weights = numeric_column(raw[weight_col], column=weight_col, file=str(path))[keep]
+        weights = numeric_column(raw[weight_col], column=weight_col, file=str(path),
+                                 expected="numbers (survey weights)")[keep]
         check_weights(weights, column=weight_col, file=str(path), rows=rows)
     else:
         weights = np.ones(len(rows), dtype=np.float64)

@@ -11,6 +11,22 @@ from .._validation import sniff_sep
 from .base import Reader
 
 
+def check_text(head: bytes, path: Path) -> None:
+    """Refuse UTF-16, binary and non-UTF-8 (e.g. Latin-1) text from the first bytes of a file."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("is UTF-16 text; expected UTF-8 (save the file as UTF-8 CSV)", file=path)
+    if b"\x00" in head:
+        raise InputError("is a binary file, not CSV text; expected UTF-8 comma- or semicolon-separated text", file=path)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a character cut at the end of the probe
+            return
+        line = head[: exc.start].count(b"\n") + 1
+        raise InputError(f"line {line}: byte {head[exc.start]:#04x} is not UTF-8 (Latin-1 or Windows-1252 text?); "
+                         "expected UTF-8 (save the file as UTF-8 CSV)", file=path) from None
+
+
 class CSVReader(Reader):
     """Comma- or semicolon-separated text (optionally compressed), read with pyarrow."""
 
@@ -20,8 +36,15 @@ class CSVReader(Reader):
         self.path = path
         self.value_labels = {}
         self.synthetic_label = False
-        with pa.input_stream(str(path), compression="detect") as stream:
-            head = stream.read(1 << 20)
+        try:
+            with pa.input_stream(str(path), compression="detect") as stream:
+                head = stream.read(1 << 20)
+        except OSError as exc:  # unreadable, or a ".gz" name on a file that is not gzip
+            reason = " ".join(str(exc).split())
+            hint = f"; the name ends in {path.suffix} but the file is not {path.suffix[1:]}-compressed (rename it)" \
+                if path.suffix.lower() in {".gz", ".bz2", ".zst", ".lz4"} else ""
+            raise InputError(f"cannot be read ({reason}){hint}", file=path) from None
+        check_text(head, path)
         if not head.strip():
             raise InputError("is empty; expected a header line of WVS column names and respondent rows", file=path)
         text = head.decode("utf-8-sig", errors="replace")
