@@ -17,7 +17,7 @@ import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from wvsalign.errors import ConfigError  # noqa: E402
+from wvsalign.errors import ConfigError, ModelError  # noqa: E402
 from wvsalign.inference.testing import save_tiny_model  # noqa: E402
 from wvsalign.study import StudySpec, run_study  # noqa: E402
 from wvsalign.study.spec import StudyResources  # noqa: E402
@@ -156,9 +156,10 @@ def test_ray_study_from_the_cli_equals_local_study(study_file, local, tmp_path):
         bad = tmp_path / "bad.yaml"
         bad.write_text(yaml.safe_dump(_spec_dict([{"name": "gone", "model": str(tmp_path / "no-such-model")}],
                                                  conditions={"persona": {"templates": ["persona"]}})))
-        with pytest.raises(ConfigError, match=r"run gone x persona failed on Ray: \w+") as info:
+        # a model that does not exist is refused before anything is written or submitted
+        with pytest.raises(ModelError, match="no such model file or folder") as info:
             run_study(bad, tmp_path / "bad", progress=False, echo=None, executor="ray")
-        assert "no-such-model" in str(info.value)
+        assert "no-such-model" in str(info.value) and not (tmp_path / "bad").exists()
     finally:
         ray.shutdown()
     assert any("4 of 4 run(s) finished already" in line for line in lines)

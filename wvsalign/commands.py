@@ -76,9 +76,21 @@ def _one_line(message: Any) -> str:
     return " ".join(str(message).split())
 
 
-def _log_warnings(caught: list, out: str, *, finished: bool) -> None:
+def log_warnings(caught: list, out: str, *, finished: bool, what: str = "run") -> None:
     """Show wvsalign's own warnings on stderr (one line each); write every warning once, with
-    its source, to the run directory's ``run.log`` (library warnings go there only)."""
+    its source, to ``run.log`` in the run (or study) directory ``out`` (library warnings go there only).
+
+    Parameters
+    ----------
+    caught : list
+        ``warnings.WarningMessage`` records (``warnings.catch_warnings(record=True)``).
+    out : str
+        The run or study directory (nothing is written when it does not exist).
+    finished : bool
+        Whether the work finished (a line says so).
+    what : str
+        The command, for the log line ("run", "study run").
+    """
     import datetime
     import sys
     from pathlib import Path
@@ -98,7 +110,7 @@ def _log_warnings(caught: list, out: str, *, finished: bool) -> None:
     if not folder.is_dir() or not (finished or seen):
         return
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    lines = [f"{stamp} wvsalign run {'finished' if finished else 'stopped'}: {len(seen)} distinct warning(s)"]
+    lines = [f"{stamp} wvsalign {what} {'finished' if finished else 'stopped'}: {len(seen)} distinct warning(s)"]
     lines += [f"{stamp} warning {text}" for text in seen.values()]
     with open(folder / LOG, "a", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
@@ -119,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
             result = run(config, overwrite=args.overwrite, progress=not args.quiet)
             finished = True
         finally:
-            _log_warnings(caught, config.out, finished=finished)
+            log_warnings(caught, config.out, finished=finished)
     print()
     print(result.summary())
     return 0

@@ -52,8 +52,19 @@ def _run(args: argparse.Namespace) -> int:
 
         raise ConfigError("--address, --num-cpus, --num-gpus and --memory apply to --executor ray only")
     resources = {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus, "memory": args.memory}
-    study = run_study(args.study, args.out, overwrite=args.overwrite, progress=not args.quiet,
-                      executor=args.executor, address=args.address, resources=resources)
+    import warnings
+
+    from ..commands import log_warnings
+
+    finished = False
+    with warnings.catch_warnings(record=True) as caught:  # none reaches the terminal or the progress bar
+        warnings.simplefilter("default")  # each warning once per source line
+        try:
+            study = run_study(args.study, args.out, overwrite=args.overwrite, progress=not args.quiet,
+                              executor=args.executor, address=args.address, resources=resources)
+            finished = True
+        finally:
+            log_warnings(caught, args.out, finished=finished, what="study run")
     print()
     print(summary(study))
     return 0
