@@ -83,7 +83,7 @@ def test_study_file_errors_name_the_file_and_the_key(tmp_path, raw, message):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=message) as info:
         StudySpec.from_yaml(path)
-    assert "bad.yaml" in str(info.value) or "nonsense" in message
+    assert "bad.yaml" in str(info.value)
 
 
 def test_shipped_study_files_parse_and_plan(tmp_path):

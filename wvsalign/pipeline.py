@@ -88,17 +88,17 @@ def _check_variants(config: "RunConfig") -> None:
 def _default_for_every_country(scores: Any) -> Any:
     """A run whose prompts name no country (only the ``default`` template) has model rows of
     country NONE only: compare that one answer with every country's people (else nothing pairs)."""
+    import pandas as pd
+
+    from . import stats
     from .contracts import HUMAN, NO_COUNTRY
 
     is_model = scores["model"] != HUMAN
     if not is_model.any() or (scores.loc[is_model, "country"] != NO_COUNTRY).any():
         return scores
-    import pandas as pd
-
     countries = scores.loc[~is_model, "country"].unique()
-    model = scores[is_model]
-    copies = [model.assign(country=c) for c in countries]
-    return pd.concat([scores[~is_model], *copies], ignore_index=True)
+    return pd.concat([scores[~is_model], stats.broadcast_default(scores[is_model], countries, NO_COUNTRY)],
+                     ignore_index=True)
 
 
 def _default_answer_prefix() -> str:

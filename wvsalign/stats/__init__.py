@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "zone_bias": ".bias",
     "default_ranking": ".bias",
     "steerability": ".bias",
+    "broadcast_default": ".bias",
     # robustness across prompt variants
     "format_effects": ".robustness",
     "variant_agreement": ".robustness",

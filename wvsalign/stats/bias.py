@@ -331,8 +331,40 @@ def zone_bias(
 
 
 # ---- default condition ---------------------------------------------------------------------------
-def _broadcast_default(frame: pd.DataFrame, countries: Sequence[str], default_country: str) -> pd.DataFrame:
-    """The rows of the default condition repeated once per country (country column replaced)."""
+def broadcast_default(frame: pd.DataFrame, countries: Sequence[str], default_country: str = "NONE") -> pd.DataFrame:
+    """The rows of the no-country default condition repeated once per country (country column replaced).
+
+    A model asked without a country gives one answer per item; comparing it with each country's
+    people needs that answer once per country.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A scores or probs table holding the default condition's rows (``country == default_country``).
+    countries : sequence of str
+        The countries to repeat them for.
+    default_country : str, default "NONE"
+        The country value of the default condition (:data:`wvsalign.contracts.NO_COUNTRY`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The default rows, once per country (a probs table's ``prompt_id`` gets ``@<country>``).
+
+    Raises
+    ------
+    InputError
+        When ``frame`` has no default rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from wvsalign import stats
+    >>> rows = pd.DataFrame({"model": "m", "country": "NONE", "item_id": ["Q1", "Q2"], "mean_score": [0.2, 0.7]})
+    >>> out = stats.broadcast_default(rows, ["USA", "JPN"])
+    >>> sorted(zip(out["country"], out["item_id"]))
+    [('JPN', 'Q1'), ('JPN', 'Q2'), ('USA', 'Q1'), ('USA', 'Q2')]
+    """
     default = frame[frame["country"] == default_country]
     if default.empty:
         raise InputError(f"no rows of the no-country default condition (country == {default_country!r})",
@@ -410,7 +442,7 @@ def default_ranking(
         check_table(data, "scores", argument="data", function=f"default_ranking(metric={metric!r})")
         is_human = human_rows(data, human_model)
         countries = sorted(data.loc[is_human, "country"].unique())
-        broadcast = _broadcast_default(data[~is_human], countries, default_country)
+        broadcast = broadcast_default(data[~is_human], countries, default_country)
         table = alignment(pd.concat([data[is_human], broadcast], ignore_index=True), by="country", metric=metric,
                           ci=ci, resample="items", n_boot=n_boot, level=level, seed=seed, human_model=human_model)
     else:
@@ -421,7 +453,7 @@ def default_ranking(
         check_table(data, "probs", argument="data", function=f"default_ranking(metric={metric!r})")
         check_table(human, "human", argument="human", function="default_ranking")
         countries = sorted(human["country"].unique())
-        broadcast = _broadcast_default(data, countries, default_country)
+        broadcast = broadcast_default(data, countries, default_country)
         table = distribution_similarity(broadcast, human, bank, metric=metric, by="country", ci=ci, resample="items",
                                         n_boot=n_boot, level=level, seed=seed)
     keys = ["model"] + variant_columns(table, min_values=0)

@@ -330,7 +330,9 @@ class StudySpec:
         try:
             return RunConfig.from_dict(settings, source=self.source)
         except ConfigError as exc:
-            raise ConfigError(f"model {model.name!r} x condition {condition.name!r}: {exc}") from None
+            detail = str(exc).split(": ", 1)[1] if self.source and str(exc).startswith(f"{self.source}: ") else str(exc)
+            raise ConfigError(f"model {model.name!r} x condition {condition.name!r}: {detail}",
+                              file=self.source) from None
 
     def plan(self, study_dir: str | Path) -> list[tuple[StudyModel, StudyCondition, Any]]:
         """Every (model, condition, RunConfig) of the study, models in file order."""
