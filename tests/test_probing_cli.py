@@ -121,3 +121,60 @@ def test_bad_input_is_one_line(model_dir, tmp_path, capsys):
     assert "outside the model's 2 layers" in capsys.readouterr().err
     assert run("activations", *common(model_dir, tmp_path / "y", "--site", "mlp_out")) == 2
     assert "site 'mlp_out'" in capsys.readouterr().err
+
+
+def test_summary_over_a_model_folder(model_dir, tmp_path, capsys):
+    folder = tmp_path / "tiny"
+    assert run("key-neurons", *common(model_dir, folder / "key", "--templates", "persona,default")) == 0
+    assert run("attribute", *common(model_dir, folder / "attr", "--general-share", "0.05", "--z-min", "0.0")) == 0
+    general = pd.read_parquet(folder / "attr" / "culture_general.parquet")
+    general[["layer", "neuron"]].to_csv(tmp_path / "general.csv", index=False)
+    assert run("ablate", *common(model_dir, folder / "abl", "--neurons", str(tmp_path / "general.csv"),
+                                 "--random", "4")) == 0
+    capsys.readouterr()
+    out = tmp_path / "summary"
+    assert run("summary", str(folder), "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "SYNTHETIC" in printed and "culture-general set" in printed
+
+    neurons = pd.read_csv(out / "neurons.csv").iloc[0]
+    counts = pd.read_csv(folder / "key" / "key_counts.csv")
+    persona = counts[counts["condition"] != "NONE"]
+    assert neurons["layers"] == 2 and neurons["neurons"] == 2 * 64 and neurons["countries"] == 5
+    assert neurons["key_per_country"] == pytest.approx(persona["n_key"].mean())
+    assert neurons["general"] == len(general)
+    assert neurons["general_pct"] == pytest.approx(100 * len(general) / 128)
+    assert neurons["r_key_alignment"] == pytest.approx(pd.read_csv(folder / "key" / "correlation.csv")["estimate"].item())
+
+    # per-country placement recomputed from the raw per-condition changes
+    changes = pd.read_csv(folder / "abl" / "ablation_alignment.csv")
+    per = changes[changes["group_by"] == "country"]
+    real = per[per["condition"] == "ablated"].set_index("group")["delta"]
+    rnd = per[per["condition"].str.startswith("random-")].groupby("group")["delta"]
+    down = int((real < rnd.min()).sum())
+    up = int((real > rnd.max()).sum())
+    ablation = pd.read_csv(out / "ablation.csv").iloc[0]
+    assert (ablation["countries"], ablation["countries_down"], ablation["countries_up"]) == (5, down, up)
+    assert ablation["n_random"] == 4 and ablation["ablated"] == len(general)
+    assert ablation["median_country_delta"] == pytest.approx(real.median())
+    control = pd.read_csv(folder / "abl" / "ablation_control.csv")
+    allc = control[control["group"] == "all"].set_index("condition")["accuracy"]
+    assert ablation["control_ablated"] == pytest.approx(allc["ablated"])
+    assert ablation["control_random"] == pytest.approx(allc[allc.index.str.startswith("random-")].mean())
+    by_country = pd.read_csv(out / "ablation_by_country.csv")
+    assert by_country["outside"].sum() == down + up
+    assert (out / "summary.png").stat().st_size > 10_000 and (out / "neurons.md").read_text().startswith("|")
+
+    # a folder without probe outputs, and a folder mixing two models, are refused in one line
+    (tmp_path / "empty").mkdir()
+    assert run("summary", str(tmp_path / "empty")) == 2
+    assert "no probe.yaml" in capsys.readouterr().err
+    import shutil
+
+    shutil.copytree(folder / "key", tmp_path / "mixed" / "key")
+    record = (folder / "attr" / "probe.yaml").read_text().replace(f"name: {pd.read_csv(out / 'neurons.csv')['model'].item()}",
+                                                                    "name: other-model")
+    (tmp_path / "mixed" / "attr").mkdir()
+    (tmp_path / "mixed" / "attr" / "probe.yaml").write_text(record)
+    assert run("summary", str(tmp_path / "mixed")) == 2
+    assert "different models" in capsys.readouterr().err

@@ -78,20 +78,23 @@ def score_prompts(backend: Any, prompts: pd.DataFrame, run_dir: str | Path | Non
 
 def key_neuron_analysis(backend: Any, prompts: pd.DataFrame, human: pd.DataFrame | None = None, bank: Any = None, *,
                         k: int = 5, site: str = DEFAULT_SITE, reference: str | None = "NONE", min_share: float = 0.0,
-                        acts: Any = None, probs: pd.DataFrame | None = None, batch_size: int = 16) -> dict[str, Any]:
+                        acts: Any = None, probs: pd.DataFrame | None = None, batch_size: int = 16,
+                        progress: Callable[[int], None] | None = None,
+                        scoring_progress: bool = False) -> dict[str, Any]:
     """Key neurons per condition, specialised shares against ``reference`` (the default template's
     condition ``NONE`` when present), and, with the human table, key-neuron counts against each
     country's alignment (Pearson r, Fisher CI)."""
     from ..stats import alignment, mean_scores
     from . import key_neurons as kn
 
-    acts = acts if acts is not None else activations(backend, prompts, site=site, k=k, batch_size=batch_size)
+    acts = acts if acts is not None else activations(backend, prompts, site=site, k=k, batch_size=batch_size,
+                                                     progress=progress)
     table = kn.key_neurons(acts, k=k, min_share=min_share)
     ref = reference if reference in set(acts.group_names) else None
     out: dict[str, Any] = {"activations": acts, "key_neurons": table, "counts": kn.key_counts(table),
                            "specialised": kn.specialised_table(table, acts.n_layers, ref)}
     if human is not None:
-        probs = probs if probs is not None else score_prompts(backend, prompts)
+        probs = probs if probs is not None else score_prompts(backend, prompts, progress=scoring_progress)
         scores = mean_scores(probs, human, bank)
         out["alignment"] = alignment(scores, by="country")
         joined, corr = kn.counts_vs_alignment(out["counts"], out["alignment"])

@@ -79,6 +79,12 @@ def register(subparsers: Any) -> None:
     b.add_argument("--ci", choices=("fisher", "bootstrap"), default="fisher")
     b.set_defaults(handler=_ablate)
 
+    s = sub.add_parser("summary", help="tables and a figure over finished probe outputs, one folder per model")
+    s.add_argument("folders", nargs="+", metavar="DIR",
+                   help="a model's folder holding its key-neurons / attribute / ablate outputs")
+    s.add_argument("--out", metavar="DIR", help="write the tables (CSV, Markdown) and summary.png here")
+    s.set_defaults(handler=_summary)
+
 
 # ---- shared steps ---------------------------------------------------------------------------
 def _setup(args: Any) -> tuple[Any, Any, Any, list[str], Path]:
@@ -128,7 +134,10 @@ def _record(out: Path, args: Any, backend: Any, extra: dict[str, Any] | None = N
     from .._io import write_text_atomic
 
     settings = {k: v for k, v in vars(args).items() if k not in ("handler",) and not callable(v)}
-    record = {"command": f"probe {args.probe_command}", "settings": settings, "backend": backend.identity()}
+    from ..inference.runner import versions
+
+    record = {"command": f"probe {args.probe_command}", "settings": settings, "backend": backend.identity(),
+              "versions": versions()}
     record.update(extra or {})
     write_text_atomic(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), out / "probe.yaml")
 
@@ -140,6 +149,14 @@ def _progress(args: Any, total: int, what: str):
 
     bar = tqdm(total=total, desc=what, unit="prompt", leave=False)
     return bar.update
+
+
+def _n_control(prompts: Any) -> int:
+    """How many control prompts the attribution adds (the control items x the prompts' countries x templates)."""
+    from .control import load_control_items
+
+    templates = prompts["template"].nunique() if "template" in prompts.columns else 1
+    return len(load_control_items()) * prompts["country"].nunique() * templates
 
 
 def _show(title: str, frame: Any, n: int = 12) -> None:
@@ -170,7 +187,8 @@ def _key_neurons(args: Any) -> int:
     backend, bank, prompts, countries, out = _setup(args)
     human = _human(args, bank, countries)
     res = key_neuron_analysis(backend, prompts, human, bank, k=args.k, site=args.site, reference=args.reference,
-                              min_share=args.min_share, batch_size=args.batch_size)
+                              min_share=args.min_share, batch_size=args.batch_size,
+                              progress=_progress(args, len(prompts), "activations"), scoring_progress=not args.quiet)
     write_parquet_atomic(res["key_neurons"], out / "key_neurons.parquet")
     write_csv_atomic(res["counts"], out / "key_counts.csv")
     write_csv_atomic(res["specialised"], out / "specialised.csv")
@@ -194,7 +212,7 @@ def _attribute(args: Any) -> int:
     res = attribution_analysis(backend, prompts, human, bank, target=args.target, site=args.site,
                                general_share=args.general_share, control_share=args.control_share,
                                specific_share=args.specific_share, z_min=args.z_min, batch_size=args.batch_size,
-                               progress=_progress(args, len(prompts), "attribution"))
+                               progress=_progress(args, len(prompts) + _n_control(prompts), "attribution"))
     write_parquet_atomic(res["cultural"].frame(), out / "attribution.parquet")
     write_parquet_atomic(res["control"].frame(), out / "attribution_control.parquet")
     write_parquet_atomic(res["general"], out / "culture_general.parquet")
@@ -282,4 +300,33 @@ def _ablate(args: Any) -> int:
     if "control" in res:
         ctl = res["control"][res["control"]["group"] == "all"]
         _show("control-item accuracy:", ctl[["condition", "accuracy", "delta"]], n=3)
+    return 0
+
+
+def _summary(args: Any) -> int:
+    from .._io import write_csv_atomic, write_text_atomic
+    from .summary import ablation_by_country, ablation_summary, layer_shares, load_probe_folder, neuron_summary
+
+    folders = [load_probe_folder(f) for f in args.folders]
+    tables = {"neurons": neuron_summary(folders), "ablation": ablation_summary(folders),
+              "ablation_by_country": ablation_by_country(folders), "layers": layer_shares(folders)}
+    if any(f.synthetic for f in folders):
+        print("NOTE: the human side is SYNTHETIC WVS-format data: alignment figures only demonstrate the method")
+    fmt = {"float_format": lambda v: f"{v:.3g}"}
+    print("neurons (key neurons: top-5 per layer; culture neurons: gradient x activation)")
+    print(tables["neurons"].to_string(index=False, **fmt))
+    if len(tables["ablation"]):
+        print("\nablating the culture-general set vs random sets matched per layer (alignment r over country x item)")
+        print(tables["ablation"].to_string(index=False, **fmt))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, table in tables.items():
+            write_csv_atomic(table, out / f"{name}.csv")
+            write_text_atomic(table.to_markdown(index=False, floatfmt=".3g") + "\n", out / f"{name}.md")
+        if len(tables["layers"]) or len(tables["ablation_by_country"]):
+            from .figures import save, summary_figure
+
+            save(summary_figure(tables["layers"], tables["ablation_by_country"]), out / "summary.png")
+        print(f"tables and summary.png -> {out}/")
     return 0

@@ -71,6 +71,69 @@ def ablation_figure(changes: pd.DataFrame, *, group_by: str = "category",
     return fig
 
 
+def country_ablation_axes(by_country: pd.DataFrame, ax: Any, *, title: str = "") -> Any:
+    """Per country (sorted by the real change): the random sets' changes as a grey range with
+    their median, the real set's change as a dot (red when outside every random change).
+
+    ``by_country``: :func:`~wvsalign.probing.summary.ablation_by_country` rows of one model.
+    """
+    frame = by_country.sort_values("real_delta").reset_index(drop=True)
+    y = np.arange(len(frame))
+    ax.hlines(y, frame["random_min"], frame["random_max"], color="0.75", lw=3, label="random sets: range")
+    ax.scatter(frame["random_median"], y, marker="|", color="0.35", s=40, label="random sets: median", zorder=3)
+    colours = np.where(frame["outside"].to_numpy(bool), "C3", "C0")
+    ax.scatter(frame["real_delta"], y, color=colours, s=14, zorder=4, label="culture-general set")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, frame["country"].astype(str), fontsize=6)
+    ax.set_xlabel("change in alignment (r ablated - r unablated)")
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def layer_axes(layers: pd.DataFrame, ax: Any, *, title: str = "") -> Any:
+    """Stacked bars of culture-general and culture-specific neurons per layer.
+
+    ``layers``: :func:`~wvsalign.probing.summary.layer_shares` rows of one model.
+    """
+    table = layers.pivot_table(index="layer", columns="kind", values="n", aggfunc="sum", fill_value=0).sort_index()
+    bottom = np.zeros(len(table))
+    for i, kind in enumerate(sorted(table.columns)):
+        ax.bar(table.index, table[kind].to_numpy(), bottom=bottom, label=kind, color=f"C{i + 1}")
+        bottom += table[kind].to_numpy()
+    ax.set_xlabel("layer")
+    ax.set_ylabel("neurons")
+    ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def summary_figure(layers: pd.DataFrame, by_country: pd.DataFrame) -> Any:
+    """One column per model: culture neurons per layer (top) and the per-country ablation effect
+    against the random sets (bottom)."""
+    plt = _plt()
+    models = list(dict.fromkeys(list(layers.get("model", [])) + list(by_country.get("model", []))))
+    if not models:
+        raise ValueError("nothing to plot: no layer distribution and no ablation")
+    n_c = max([int((by_country["model"] == m).sum()) for m in models] + [10])
+    fig, axes = plt.subplots(2, len(models), figsize=(5.5 * len(models), 3 + 0.14 * n_c),
+                             gridspec_kw={"height_ratios": [3, 0.14 * n_c]}, squeeze=False)
+    for j, m in enumerate(models):
+        lay, abl = layers[layers["model"] == m], by_country[by_country["model"] == m]
+        if len(lay):
+            layer_axes(lay, axes[0, j], title=f"{m}: culture neurons per layer")
+        else:
+            axes[0, j].set_axis_off()
+        if len(abl):
+            n_rand = int(abl["n_random"].max())
+            country_ablation_axes(abl, axes[1, j], title=f"{m}: ablating the culture-general set vs {n_rand} random sets")
+            if j == 0:
+                axes[1, j].legend(frameon=False, fontsize=7, loc="lower right")
+        else:
+            axes[1, j].set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Any, path: str | Path) -> Path:
     """Write ``fig`` (PNG by suffix) atomically and close it."""
     from .._io import atomic_path
