@@ -30,6 +30,7 @@ Needs ``nnsight`` (``pip install -e .[bench]``). Model loading is not timed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -249,12 +250,12 @@ def check_model(name: str, args: argparse.Namespace, tmp: Path) -> Report:
     t0 = time.perf_counter()
     for s in sites:
         pkg_acts[s] = api.activations(backend, prompts, site=s, keep_all=True)
-    rep.times["package activations"] = time.perf_counter() - t0
+    rep.times[f"package activations ({len(sites)} sites, one run each)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for s in sites:
         pkg_gxa[s] = attribute(net, requests, targets=targets, site=s, groups=groups, keep_all=True,
                                model_name=backend.name, pad_token_id=pad)
-    rep.times["package grad x act"] = time.perf_counter() - t0
+    rep.times[f"package grad x act ({len(sites)} sites, one run each)"] = time.perf_counter() - t0
     neurons = random_set(n_neurons(net), args.ablate_share)
     t0 = time.perf_counter()
     base_lp = backend.logprobs(requests)
@@ -308,14 +309,14 @@ def print_report(rep: Report) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        import nnsight  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("nnsight") is None:
         print("bench_probe_crosscheck needs nnsight: pip install -e .[bench]", file=sys.stderr)
         return 2
     import torch
+    from transformers.utils import logging as hf_logging
 
     warnings.filterwarnings("ignore")
+    hf_logging.disable_progress_bar()
     torch.set_num_threads(args.threads)
     names = []
     for key in (m.strip() for m in args.models.split(",") if m.strip()):
