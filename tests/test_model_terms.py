@@ -116,6 +116,24 @@ def test_study_and_report_keep_the_same_terms_with_the_same_note(tmp_path, human
     assert set(fit.kept) <= shown and not set(fit.dropped) & shown
 
 
+def test_study_with_two_conditions_counts_models_not_runs(tmp_path, human):
+    """Two models x two conditions: four runs in the report, two models for the terms (as Study.regression),
+    with condition effects in both."""
+    folder = synthetic_study(tmp_path / "study", FOUR[:2], human, condition=("persona", "third"))
+    study = Study.load(folder)
+    fit = study.regression()
+    combined = report_data.combine(report_runs.load_runs([folder]))
+    assert len(combined.labels) == 4 and sorted(set(combined.models["unit"])) == ["m1", "m2"]
+    sizes = T.size_regressions(T.alignment_table(combined.scores).data, combined.models)
+    assert sizes.terms.n_units == 2 and sizes.terms.note == fit.note and sizes.terms.kept == fit.kept
+    report_fit = sizes.fits["(2) size + category"]
+    assert report_fit.model.formula == "estimate ~ np.log10(params) + C(group) + C(condition)"
+    ref = smf.ols("estimate ~ np.log10(params) + C(group) + C(condition)", data=study.regression_data()).fit(
+        cov_type="HC3")
+    assert report_fit.result.params["np.log10(params)"] == pytest.approx(ref.params["np.log10(params)"], rel=1e-9)
+    assert report_fit.result.bse["np.log10(params)"] == pytest.approx(ref.bse["np.log10(params)"], rel=1e-9)
+
+
 def test_report_of_a_study_uses_the_study_metadata(tmp_path, human):
     models = [dict(FOUR[0], metadata={"multilingual": True, "family": "custom-fam"}), FOUR[1]]
     folder = synthetic_study(tmp_path / "study", models, human)

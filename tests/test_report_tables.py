@@ -397,6 +397,7 @@ def test_size_regressions_drop_coinciding_terms_without_warning(combined):
     models["params"] = 10.0 ** np.array([8.0, 9.0, 9.8, 8.5, 9.3, 10.0])
     models["multilingual"] = [False, True, True, False, True, False]
     models["instruction_tuned"] = models["multilingual"]
+    models["unit"] = models["model"]
     data = pd.concat([main.data.assign(model=main.data["model"] + s) for s in ("", "2")], ignore_index=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -499,7 +499,9 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
         Alignment rows (those with group_by "category" are used), e.g. ``alignment_table(...).data``.
     models : DataFrame
         One row per model: model, params (and log10_params), multilingual, instruction_tuned (the
-        report's ``ReportData.models``).
+        report's ``ReportData.models``); with ``unit`` and ``condition`` (a study's runs: one model
+        in several conditions), the model-level terms are judged across units and the regressions
+        add condition effects (``C(condition)``), as :meth:`~wvsalign.study.Study.regression`.
     cov_type : str
         Covariance type of :func:`wvsalign.stats.ols` (default HC3).
 
@@ -511,7 +513,8 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
     """
     from .. import stats
 
-    meta = models[["model"]].copy()
+    unit = "unit" if "unit" in models.columns else "model"
+    meta = models[["model"] + [c for c in ("unit", "condition") if c in models.columns]].copy()
     meta["params"] = pd.to_numeric(models["params"], errors="coerce") if "params" in models else np.nan
     meta["params"] = meta["params"].where(meta["params"] > 0)
     meta["log10_params"] = np.log10(meta["params"])
@@ -520,18 +523,20 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
         meta[col] = values.map(_as_flag)
     rows = category_alignment[category_alignment["group_by"] == "category"].merge(meta, on="model", how="left")
     used = rows[np.isfinite(rows["estimate"].to_numpy(float))]
+    # a model seen in several conditions (a study's runs): condition effects, as Study.regression
+    conditions = "condition" in used.columns and used.groupby(unit)["condition"].nunique().max() > 1
     fits: dict[str, Any] = {}
     notes: list[str] = []
     chosen = None
     previous: tuple[list[str], bool] | None = None
     for label, terms, category_effects in SIZE_REGRESSIONS:
         try:
-            chosen = stats.estimable_terms(used, list(terms), unit="model", unit_label="models")
+            chosen = stats.estimable_terms(used, list(terms), unit=unit, unit_label="models")
         except InputError as exc:
             chosen = None
             notes.append(f"{label} not fitted: {exc}")
             continue
-        formula = size_formula(chosen.kept, category_effects, used)
+        formula = size_formula(chosen.kept, category_effects, used) + (" + C(condition)" if conditions else "")
         if not chosen.kept:
             notes.append(f"{label} not fitted: {'; '.join(chosen.dropped.values())}; add models that differ in it")
             continue
@@ -540,7 +545,8 @@ def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
                          + (f". {chosen.note}" if chosen.note else ""))
             continue
         previous = (chosen.kept, category_effects)
-        n_terms = 1 + len(chosen.kept) + (used["group"].nunique() - 1 if "C(group)" in formula else 0)
+        n_terms = (1 + len(chosen.kept) + (used["group"].nunique() - 1 if "C(group)" in formula else 0)
+                   + (used["condition"].nunique() - 1 if conditions else 0))
         if len(used) <= n_terms + 1:
             notes.append(f"{label} `{formula}` not fitted: {len(used)} rows for {n_terms} terms")
             continue
