@@ -177,11 +177,13 @@ def load_runs(dirs: Iterable[str | Path]) -> list[Run]:
     for run in runs:
         if run.study is None:
             continue
-        if run.study not in models:
+        first = run.study not in models
+        if first:
             models[run.study] = _study_models(run.study)
         found = models[run.study]
-        if "" in found:  # the study record could not be read
-            run.notes.append(found[""])
+        if "" in found:  # the study record could not be read: said once, with the study's first run
+            if first:
+                run.notes.append(found[""])
             continue
         folder = run.path.relative_to(run.study / "runs").parts[0]
         run.study_model = found.get(folder)
@@ -190,13 +192,12 @@ def load_runs(dirs: Iterable[str | Path]) -> list[Run]:
 
 def _study_models(study: Path) -> dict[str, Any]:
     """Folder name -> StudyModel of a study directory's record; {"": why} when it cannot be read."""
-    from ..errors import ConfigError
     from ..study.spec import read_study_record
 
     if not (study / STUDY_FILE).is_file():
         return {}
     try:
         spec = read_study_record(study)
-    except ConfigError as exc:
+    except InputError as exc:  # ConfigError included
         return {"": f"{study / STUDY_FILE} is not a study record ({exc}); model metadata as each run recorded it"}
     return {model.name: model for model in spec.models}
