@@ -44,17 +44,18 @@ def main(argv=None) -> int:
     models = with_metadata(data.models, args.metadata)
     main_table = wa.report.alignment_table(data.scores)
     tables = [main_table]
-    fits, notes, rows = wa.report.size_regressions(main_table.data, models)
-    for note in notes:
+    sizes = wa.report.size_regressions(main_table.data, models)
+    fits, rows = sizes.fits, sizes.rows
+    for note in sizes.notes:
         print(f"regression {note}")
     line = None
     if fits:
         regressions = wa.report.regression_table(fits)
         tables.append(regressions)
         print(regressions.to_markdown())
-        first = next(iter(fits.values()))
-        if first.model.formula == wa.report.tables.SIZE_REGRESSIONS[0][1]:
-            line = wa.report.tables.size_line(first, rows.dropna(subset=["log10_params"]))
+        size_only = wa.report.tables.SIZE_REGRESSIONS[0][0]
+        if size_only in fits:
+            line = wa.report.tables.size_line(fits[size_only], rows.dropna(subset=["log10_params"]))
     comparisons = wa.report.comparison_table(data.scores)
     if comparisons is None:
         print("one model only: no pairwise comparisons")

@@ -126,13 +126,13 @@ def test_training_factors(synthetic_study, tmp_path):
     pd.DataFrame({"model": ["alpha", "beta", "gamma"], "params": [1e6, 1e7, 1e9]}).to_csv(meta, index=False)
     proc = _script("training_factors.py", "--runs", str(synthetic_study), "--metadata", str(meta), "--out",
                    str(tmp_path / "out"))
-    assert "regression (3) size + training" in proc.stdout and "not fitted" in proc.stdout
+    assert "regression (3) size + training" in proc.stdout and "dropped: instruction_tuned" in proc.stdout
     table = pd.read_csv(tmp_path / "out" / "tables" / "alignment_by_category.csv")
     rows = table[table["group_by"] == "category"].copy()
     rows["log10_params"] = rows["model"].map({"alpha": 6.0, "beta": 7.0, "gamma": 9.0})
     ref = smf.ols("estimate ~ log10_params", rows).fit(cov_type="HC3")
     reg = pd.read_csv(tmp_path / "out" / "tables" / "regressions.csv")
-    got = reg[(reg["fit"] == "(1) size") & (reg["term"] == "log10_params")].iloc[0]
+    got = reg[(reg["fit"] == "(1) size") & (reg["term"] == "np.log10(params)")].iloc[0]
     assert got["estimate"] == pytest.approx(ref.params["log10_params"], rel=1e-9)
     assert got["std_error"] == pytest.approx(ref.bse["log10_params"], rel=1e-9)
     comparisons = pd.read_csv(tmp_path / "out" / "tables" / "model_comparisons.csv")

@@ -187,18 +187,30 @@ def test_regression_table_matches_statsmodels():
 
 def test_size_regressions_fit_what_can_be_fitted(combined):
     main = T.alignment_table(combined.scores)
-    fits, notes, rows = T.size_regressions(main.data, combined.models)
-    assert list(fits) == ["(1) size", "(2) size + category"]
-    assert any("(3)" in n and "need more than" in n for n in notes)
-    ref = smf.ols("estimate ~ log10_params", rows).fit(cov_type="HC3")
-    assert fits["(1) size"].result.params["log10_params"] == pytest.approx(ref.params["log10_params"])
-    assert fits["(1) size"].result.bse["log10_params"] == pytest.approx(ref.bse["log10_params"])
+    sizes = T.size_regressions(main.data, combined.models)
+    fits, notes, rows = sizes.fits, sizes.notes, sizes.rows
+    # three models (alpha: -, -; beta: multilingual; gamma: both): size and multilingual are estimable,
+    # instruction tuning then adds nothing across the three models
+    assert list(fits) == ["(1) size", "(2) size + category", "(3) size + training"]
+    assert sizes.terms.kept == ["np.log10(params)", "multilingual"]
+    assert list(sizes.terms.dropped) == ["instruction_tuned"]
+    assert any(n.startswith("(3) size + training") and "With 3 models" in n for n in notes)
+    rows = rows.assign(lp=np.log10(rows["params"]))
+    ref = smf.ols("estimate ~ lp", rows).fit(cov_type="HC3")
+    assert fits["(1) size"].result.params["np.log10(params)"] == pytest.approx(ref.params["lp"])
+    assert fits["(1) size"].result.bse["np.log10(params)"] == pytest.approx(ref.bse["lp"])
+    ref3 = smf.ols("estimate ~ lp + multilingual + C(group)", rows).fit(cov_type="HC3")
+    assert fits["(3) size + training"].result.params["multilingual"] == pytest.approx(ref3.params["multilingual"])
     line = T.size_line(fits["(1) size"], rows)
-    np.testing.assert_allclose(line["fit"], ref.params["Intercept"] + ref.params["log10_params"] * line["log10_params"])
-    # two models of one size: nothing fitted, and the notes say why
-    two = combined.models.assign(log10_params=9.0)
-    fits, notes, _ = T.size_regressions(main.data, two)
-    assert fits == {} and all("not fitted" in n for n in notes)
+    np.testing.assert_allclose(line["fit"], ref.params["Intercept"] + ref.params["lp"] * line["log10_params"])
+    # models of one size and one training: nothing fitted, and the notes say why
+    same = combined.models.assign(params=1e9, multilingual=True, instruction_tuned=False)
+    sizes = T.size_regressions(main.data, same)
+    assert sizes.fits == {} and len(sizes.notes) == 3 and all("not fitted" in n for n in sizes.notes)
+    assert "np.log10(params): no information beyond ['intercept'] across 3 models" in sizes.notes[0]
+    # one model: not a regression across models
+    one = T.size_regressions(main.data[main.data["model"] == "alpha"], combined.models)
+    assert one.fits == {} and one.terms is None and all("at least two models" in n for n in one.notes)
 
 
 def test_format_table(combined):
@@ -375,23 +387,25 @@ def test_regression_table_shows_aliased_terms_as_na():
     assert "NA: not defined" in table.note
 
 
-def test_size_regressions_note_aliased_terms_without_warning(combined):
-    """Training flags that coincide across models: the aliased term is a note, not a terminal warning."""
+def test_size_regressions_drop_coinciding_terms_without_warning(combined):
+    """Training flags that coincide across models: the later one is dropped with the reason, no terminal warning."""
     import warnings
 
     main = T.alignment_table(combined.scores)
     models = pd.concat([combined.models.assign(model=combined.models["model"] + s) for s in ("", "2")],
                        ignore_index=True)
-    models["log10_params"] = [8.0, 9.0, 9.8, 8.5, 9.3, 10.0]
+    models["params"] = 10.0 ** np.array([8.0, 9.0, 9.8, 8.5, 9.3, 10.0])
     models["multilingual"] = [False, True, True, False, True, False]
     models["instruction_tuned"] = models["multilingual"]
+    models["unit"] = models["model"]
     data = pd.concat([main.data.assign(model=main.data["model"] + s) for s in ("", "2")], ignore_index=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fits, notes, _ = T.size_regressions(data, models)
-    assert "(3) size + training" in fits
-    assert fits["(3) size + training"].aliased == ["instruction_tuned"]
-    assert any("instruction_tuned not defined (NA)" in n for n in notes)
+        sizes = T.size_regressions(data, models)
+    fit = sizes.fits["(3) size + training"]
+    assert fit.model.formula == "estimate ~ np.log10(params) + multilingual + C(group)" and not fit.aliased
+    assert sizes.terms.dropped == {"instruction_tuned": "instruction_tuned: no information beyond "
+                                   "['intercept', 'np.log10(params)', 'multilingual'] across 6 models"}
 
 
 def test_noted_turns_wvsalign_warnings_into_notes():

@@ -5,6 +5,7 @@ computations (scipy, statsmodels, Holm by hand)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -223,6 +224,26 @@ def test_regression_with_two_models_keeps_one_term_and_says_so(finished):
     tidy = fit.tidy().set_index("term")
     assert tidy.loc["np.log10(params)", "estimate"] == pytest.approx(ref.params["np.log10(params)"], rel=1e-10)
     assert tidy.loc["np.log10(params)", "std_error"] == pytest.approx(ref.bse["np.log10(params)"], rel=1e-10)
+
+
+def test_report_of_the_study_uses_its_metadata_and_its_regression_terms(finished):
+    """The report of a study directory: the study file's metadata (not what the runs recorded) and
+    the same model-level terms and note as Study.regression."""
+    from wvsalign.report import data as report_data
+    from wvsalign.report import runs as report_runs
+    from wvsalign.report import tables as T
+
+    study, out, _ = finished
+    runs = [r for r in report_runs.load_runs([out]) if r.condition == "persona"]
+    recorded = {r.path.parts[-2]: r.config["model"] for r in runs}
+    assert all(info.get("family") not in ("a", "b") for info in recorded.values())  # the backend's own
+    combined = report_data.combine(runs)
+    by_run = combined.models.set_index(combined.models["run"].map(lambda p: Path(p).parts[-2]))
+    assert by_run.loc["small", "family"] == "a" and by_run.loc["large", "family"] == "b"
+    assert by_run.loc["small", "params"] == 1e8 and bool(by_run.loc["large", "multilingual"]) is True
+    sizes = T.size_regressions(T.alignment_table(combined.scores).data, combined.models)
+    fit = study.regression(condition="persona")
+    assert sizes.terms.kept == fit.kept and list(sizes.terms.dropped) == fit.dropped and sizes.terms.note == fit.note
 
 
 def test_identifiable_terms_with_more_models():

@@ -26,6 +26,7 @@ _LAZY: dict[str, str] = {
     "comparison_table": ".tables",
     "regression_table": ".tables",
     "size_regressions": ".tables",
+    "SizeRegressions": ".tables",
     "format_table": ".tables",
     "similarity_table": ".tables",
     "cultural_distance_table": ".tables",

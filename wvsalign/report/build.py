@@ -70,7 +70,8 @@ def _meta_tables(data: ReportData) -> list[T.Table]:
                          "quantization", "dtype", "source", "sha256") if c in models.columns]
     display = models[shown].astype(object).where(models[shown].notna(), "").astype(str)
     model_table = T.Table("models", "Models", models, display,
-                          "As recorded in each run's config.yaml (empty: not recorded).")
+                          "As recorded in each run's config.yaml, with a study's metadata (study.yaml) "
+                          "overriding it (empty: not recorded).")
     rows, versions = [], []
     for run, label in zip(data.runs, data.labels):
         settings = run.settings
@@ -196,14 +197,17 @@ def build_tables(data: ReportData, *, n_boot: int = 2000, n_perm: int = 9999, se
         out.append(comparisons)
     elif len(data.labels) < 2:
         notes.append("Pairwise model comparisons: one model only")
-    fits, fit_notes, size_rows = noted(lambda: T.size_regressions(main.data, data.models), notes, "regressions")
-    notes.extend(f"Regression {n}" for n in fit_notes)
-    extra["size_rows"] = size_rows.dropna(subset=["log10_params"])
-    if fits:
-        out.append(T.regression_table(fits, title="Regressions of alignment (model x category rows, OLS)"))
-        first = next(iter(fits.values()))
-        if first.model.formula == T.SIZE_REGRESSIONS[0][1]:
-            extra["size_line"] = T.size_line(first, extra["size_rows"])
+    sizes = noted(lambda: T.size_regressions(main.data, data.models), notes, "regressions")
+    notes.extend(f"Regression {n}" for n in sizes.notes)
+    extra["size_rows"] = sizes.rows.dropna(subset=["log10_params"])
+    if sizes.fits:
+        table = T.regression_table(sizes.fits, title="Regressions of alignment (model x category rows, OLS)")
+        if sizes.terms is not None and sizes.terms.note:  # the same note as Study.regression
+            table.note += " " + sizes.terms.note
+        out.append(table)
+        size_only = T.SIZE_REGRESSIONS[0][0]
+        if size_only in sizes.fits:
+            extra["size_line"] = T.size_line(sizes.fits[size_only], extra["size_rows"])
     fmt = attempt("format robustness", lambda: T.format_table(data.variant_scores, seed=seed))
     if fmt is not None:
         out.append(fmt)

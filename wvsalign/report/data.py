@@ -36,7 +36,8 @@ class ReportData:
     variant_scores : DataFrame
         As ``scores`` with the prompt variants kept apart.
     models : DataFrame
-        One row per label: model, condition, run, status, the recorded metadata, log10_params.
+        One row per label: model, condition, run, status, ``unit`` (the model across conditions:
+        the study's model name for a study's runs, else the label), the metadata, log10_params.
     notes : list of str
         Runs left out or incomplete, and the runs' own problems.
     """
@@ -100,6 +101,14 @@ def _combined_human(runs: Sequence[Run]) -> pd.DataFrame:
     return human.drop_duplicates(keys).drop(columns="_run").reset_index(drop=True)
 
 
+def _unit(run: Run, label: str, *, several: bool) -> str:
+    """The model a run belongs to across conditions: its study's model name (with the study's folder
+    name when several studies are combined), else the run's label."""
+    if run.study_model is None or run.study is None:
+        return label
+    return f"{run.study.name}/{run.study_model.name}" if several else str(run.study_model.name)
+
+
 def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
     """Combine runs into the tables a report is computed from.
 
@@ -144,9 +153,11 @@ def combine(runs: Sequence[Run], bank: Any = None) -> ReportData:
     scores = stats.mean_scores(probs, human, bank, variants=[])
     variant_scores = stats.mean_scores(probs, human, bank, variants=None)
     rows = []
+    studies = {run.study for run in usable if run.study_model is not None}
     for run, label in zip(usable, labels):
         info = run.model_info
-        row = {"model": label, "condition": run.condition, "run": str(run.path), "status": run.status}
+        row = {"model": label, "condition": run.condition, "run": str(run.path), "status": run.status,
+               "unit": _unit(run, label, several=len(studies) > 1)}
         row.update({k: info.get(k) for k in MODEL_FIELDS})
         params = pd.to_numeric(pd.Series([info.get("params")]), errors="coerce").iloc[0]
         row["log10_params"] = float(np.log10(params)) if params and params > 0 else np.nan

@@ -34,6 +34,7 @@ class Run:
     study: Path | None = None  # the study directory the run belongs to, if any
     notes: list[str] = field(default_factory=list)
     state: str | None = None  # as RunResult.load judged it: finished, partial, failed, running
+    study_model: Any = None  # the study's StudyModel of this run (its metadata overrides), if any
 
     @property
     def status(self) -> str:
@@ -47,9 +48,16 @@ class Run:
 
     @property
     def model_info(self) -> dict[str, Any]:
-        """The model's recorded metadata (name, params, family, ...); at least a name."""
+        """The model's metadata (name, params, family, ...); at least a name.
+
+        What the run recorded (config.yaml), overridden by the study file's ``metadata`` when the
+        run belongs to a study (:meth:`wvsalign.study.StudyModel.merged_metadata`, as
+        :meth:`wvsalign.study.Study.load` merges them).
+        """
         info = self.config.get("model")
         info = dict(info) if isinstance(info, Mapping) else {}
+        if self.study_model is not None:
+            info.update(self.study_model.merged_metadata(info))
         if not info.get("name"):
             model = self.settings.get("model", "model")
             info["name"] = Path(str(model.get("path", "model") if isinstance(model, Mapping) else model)).name
@@ -156,11 +164,40 @@ def load_runs(dirs: Iterable[str | Path]) -> list[Run]:
     Returns
     -------
     list of Run
-        One per run directory, in the order of :func:`find_runs`.
+        One per run directory, in the order of :func:`find_runs`. The runs of a study directory
+        carry the study's model (``study_model``): its metadata overrides reach ``model_info``.
 
     Raises
     ------
     InputError
         As :func:`find_runs` and :func:`read_run`.
     """
-    return [read_run(path, study=study) for path, study in find_runs(dirs)]
+    runs = [read_run(path, study=study) for path, study in find_runs(dirs)]
+    models: dict[Path, dict[str, Any]] = {}
+    for run in runs:
+        if run.study is None:
+            continue
+        first = run.study not in models
+        if first:
+            models[run.study] = _study_models(run.study)
+        found = models[run.study]
+        if "" in found:  # the study record could not be read: said once, with the study's first run
+            if first:
+                run.notes.append(found[""])
+            continue
+        folder = run.path.relative_to(run.study / "runs").parts[0]
+        run.study_model = found.get(folder)
+    return runs
+
+
+def _study_models(study: Path) -> dict[str, Any]:
+    """Folder name -> StudyModel of a study directory's record; {"": why} when it cannot be read."""
+    from ..study.spec import read_study_record
+
+    if not (study / STUDY_FILE).is_file():
+        return {}
+    try:
+        spec = read_study_record(study)
+    except InputError as exc:  # ConfigError included
+        return {"": f"{study / STUDY_FILE} is not a study record ({exc}); model metadata as each run recorded it"}
+    return {model.name: model for model in spec.models}

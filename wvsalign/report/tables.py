@@ -21,6 +21,7 @@ import pandas as pd
 from .._io import write_text_atomic
 from ..contracts import HUMAN, NO_COUNTRY
 from ..errors import InputError
+from ..study.results import DEFAULT_TERMS
 
 #: significance thresholds and their marks, strictest first
 STARS: tuple[tuple[float, str], ...] = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
@@ -439,84 +440,149 @@ def regression_table(fits: Mapping[str, Any], *, name: str = "regressions",
     return Table(name, title, data, display, note)
 
 
-#: the regressions of alignment across models the report tries, in order (name, formula)
-SIZE_REGRESSIONS: tuple[tuple[str, str], ...] = (
-    ("(1) size", "estimate ~ log10_params"),
-    ("(2) size + category", "estimate ~ log10_params + C(group)"),
-    ("(3) size + training", "estimate ~ log10_params + multilingual + instruction_tuned"),
+#: the regressions of alignment across models the report fits, in order: (label, model-level terms,
+#: category fixed effects). Model-level terms are kept as :func:`wvsalign.stats.estimable_terms` says
+#: (as :meth:`wvsalign.study.Study.regression`); (3) is the study's regression.
+SIZE_REGRESSIONS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("(1) size", (DEFAULT_TERMS[0],), False),
+    ("(2) size + category", (DEFAULT_TERMS[0],), True),
+    ("(3) size + training", DEFAULT_TERMS, True),
 )
 
 
+@dataclass
+class SizeRegressions:
+    """What :func:`size_regressions` fitted.
+
+    Parameters
+    ----------
+    fits : dict of str to RegressionResult
+        Label -> fit, for the regressions of :data:`SIZE_REGRESSIONS` that could be fitted.
+    notes : list of str
+        One line per regression not fitted or with terms dropped, saying why.
+    rows : DataFrame
+        The model x category rows with the models' metadata (params, log10_params, multilingual,
+        instruction_tuned as 0/1).
+    terms : EstimableTerms or None
+        The model-level terms of the last regression (:data:`~wvsalign.study.results.DEFAULT_TERMS`)
+        that can be estimated, the dropped ones with the reason and the note, as
+        :meth:`wvsalign.study.Study.regression` reports them; None with fewer than two models.
+    """
+
+    fits: dict[str, Any]
+    notes: list[str]
+    rows: pd.DataFrame
+    terms: Any = None
+
+
+def size_formula(terms: Sequence[str], category_effects: bool, rows: pd.DataFrame) -> str:
+    """``estimate ~ terms (+ C(group))``: category effects only where the rows have two categories or more."""
+    rhs = " + ".join(terms)
+    if category_effects and rows["group"].nunique() > 1:
+        rhs += " + C(group)"
+    return f"estimate ~ {rhs}"
+
+
 def size_regressions(category_alignment: pd.DataFrame, models: pd.DataFrame, *,
-                     cov_type: str = "HC3") -> tuple[dict[str, Any], list[str], pd.DataFrame]:
+                     cov_type: str = "HC3") -> SizeRegressions:
     """Fit :data:`SIZE_REGRESSIONS` on model x category alignment rows (OLS, HC3) where they can be fitted.
 
-    A regression is fitted only when each of its predictors varies across the models and there
-    are more models than model-level terms (the predictors vary only between models).
+    The model-level terms (log10 parameters, multilingual, instruction tuning) vary only between
+    models: each regression keeps those :func:`wvsalign.stats.estimable_terms` finds estimable
+    across the models (in order, while they add information), as
+    :meth:`wvsalign.study.Study.regression` does, and says what it dropped. A regression whose
+    terms are all dropped, or whose terms equal those of the one before, is not fitted.
 
     Parameters
     ----------
     category_alignment : DataFrame
         Alignment rows (those with group_by "category" are used), e.g. ``alignment_table(...).data``.
     models : DataFrame
-        One row per model: model, log10_params, multilingual, instruction_tuned (the report's
-        ``ReportData.models``).
+        One row per model: model, params (and log10_params), multilingual, instruction_tuned (the
+        report's ``ReportData.models``); with ``unit`` and ``condition`` (a study's runs: one model
+        in several conditions), the model-level terms are judged across units and the regressions
+        add condition effects (``C(condition)``), as :meth:`~wvsalign.study.Study.regression`.
     cov_type : str
         Covariance type of :func:`wvsalign.stats.ols` (default HC3).
 
     Returns
     -------
-    fits : dict
-        Label -> RegressionResult, for the regressions that could be fitted.
-    notes : list of str
-        One line per regression not fitted, saying why.
-    rows : DataFrame
-        The model x category rows with the model metadata joined.
+    SizeRegressions
+        ``fits``, ``notes``, ``rows`` and ``terms`` (the estimable terms of the last regression with
+        the note :meth:`~wvsalign.study.Study.regression` gives).
     """
     from .. import stats
 
-    rows = category_alignment[category_alignment["group_by"] == "category"].merge(
-        models[["model", "log10_params", "multilingual", "instruction_tuned"]], on="model", how="left")
+    unit = "unit" if "unit" in models.columns else "model"
+    meta = models[["model"] + [c for c in ("unit", "condition") if c in models.columns]].copy()
+    meta["params"] = pd.to_numeric(models["params"], errors="coerce") if "params" in models else np.nan
+    meta["params"] = meta["params"].where(meta["params"] > 0)
+    meta["log10_params"] = np.log10(meta["params"])
     for col in ("multilingual", "instruction_tuned"):
-        rows[col] = rows[col].map(lambda v: np.nan if v is None or (isinstance(v, float) and np.isnan(v))
-                                  else float(bool(v)))
+        values = models[col] if col in models else pd.Series(np.nan, index=models.index)
+        meta[col] = values.map(_as_flag)
+    rows = category_alignment[category_alignment["group_by"] == "category"].merge(meta, on="model", how="left")
+    used = rows[np.isfinite(rows["estimate"].to_numpy(float))]
+    # a model seen in several conditions (a study's runs): condition effects, as Study.regression
+    conditions = "condition" in used.columns and used.groupby(unit)["condition"].nunique().max() > 1
     fits: dict[str, Any] = {}
     notes: list[str] = []
-    n_models = rows["model"].nunique()
-    for label, formula in SIZE_REGRESSIONS:
-        predictors = [p for p in ("log10_params", "multilingual", "instruction_tuned") if p in formula]
-        used = rows.dropna(subset=["estimate"] + predictors)
-        constant = [p for p in predictors if used[p].nunique() < 2]
-        if constant:
-            notes.append(f"{label} `{formula}` not fitted: {', '.join(constant)} does not vary across the "
-                         f"{n_models} model(s) (recorded metadata); add models that differ in it")
+    chosen = None
+    previous: tuple[list[str], bool] | None = None
+    for label, terms, category_effects in SIZE_REGRESSIONS:
+        try:
+            chosen = stats.estimable_terms(used, list(terms), unit=unit, unit_label="models")
+        except InputError as exc:
+            chosen = None
+            notes.append(f"{label} not fitted: {exc}")
             continue
-        n_used = used["model"].nunique()
-        if n_used <= len(predictors) + 1:  # the predictors vary only between models
-            notes.append(f"{label} `{formula}` not fitted: {len(predictors) + 1} model-level terms need more than "
-                         f"{len(predictors) + 1} models; got {n_used}")
+        formula = size_formula(chosen.kept, category_effects, used) + (" + C(condition)" if conditions else "")
+        if not chosen.kept:
+            notes.append(f"{label} not fitted: {'; '.join(chosen.dropped.values())}; add models that differ in it")
             continue
-        n_terms = 1 + len(predictors) + (used["group"].nunique() - 1 if "C(group)" in formula else 0)
+        if previous == (chosen.kept, category_effects):
+            notes.append(f"{label} not fitted: with these models it is {formula}, the regression before it"
+                         + (f". {chosen.note}" if chosen.note else ""))
+            continue
+        previous = (chosen.kept, category_effects)
+        n_terms = (1 + len(chosen.kept) + (used["group"].nunique() - 1 if "C(group)" in formula else 0)
+                   + (used["condition"].nunique() - 1 if conditions else 0))
         if len(used) <= n_terms + 1:
             notes.append(f"{label} `{formula}` not fitted: {len(used)} rows for {n_terms} terms")
             continue
         with warnings.catch_warnings():  # statsmodels' notices; an aliased term becomes a note below
             warnings.simplefilter("ignore")
             fit = stats.ols(formula, used, cov_type=cov_type)
+        if chosen.dropped:
+            notes.append(f"{label} `{formula}`: {chosen.note}")
         if fit.aliased:
             notes.append(f"{label} `{formula}`: {', '.join(fit.aliased)} not defined (NA): a linear combination of "
-                         f"earlier terms across these {n_used} models")
+                         f"earlier terms across these {chosen.n_units} models")
         fits[label] = fit
-    return fits, notes, rows
+    return SizeRegressions(fits=fits, notes=notes, rows=rows, terms=chosen)
+
+
+def _as_flag(value: Any) -> float:
+    """A recorded true/false flag as 1.0/0.0 (strings "true"/"false" too); NaN when not recorded."""
+    if isinstance(value, str):
+        return {"true": 1.0, "false": 0.0}.get(value.strip().lower(), np.nan)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    return float(bool(value))
 
 
 def size_line(fit: Any, rows: pd.DataFrame, *, level: float = 0.95, points: int = 50) -> pd.DataFrame:
-    """The fitted line of a one-predictor size regression with its confidence band (for the figure)."""
+    """The fitted line of the one-predictor size regression with its confidence band (for the figure).
+
+    ``fit`` is ``size_regressions(...).fits["(1) size"]`` (``estimate ~ np.log10(params)``);
+    ``rows`` the rows it was fitted on (their ``log10_params`` span the line).
+    """
     grid = pd.DataFrame({"log10_params": np.linspace(rows["log10_params"].min(), rows["log10_params"].max(),
                                                      points)})
+    grid["params"] = 10.0 ** grid["log10_params"]
     pred = fit.result.get_prediction(grid).summary_frame(alpha=1 - level)
-    return grid.assign(fit=pred["mean"].to_numpy(), ci_low=pred["mean_ci_lower"].to_numpy(),
-                       ci_high=pred["mean_ci_upper"].to_numpy())
+    return grid[["log10_params"]].assign(fit=pred["mean"].to_numpy(), ci_low=pred["mean_ci_lower"].to_numpy(),
+                                         ci_high=pred["mean_ci_upper"].to_numpy())
 
 
 # ---- robustness and similarity -------------------------------------------------------------------

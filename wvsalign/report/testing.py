@@ -81,16 +81,27 @@ def synthetic_run(folder: str | Path, model: str, human: pd.DataFrame, *, noise:
 
 
 def synthetic_study(folder: str | Path, models: Sequence[dict[str, Any]], human: pd.DataFrame, *,
-                    condition: str = "persona", human_seed: int = 0) -> Path:
-    """A study directory: ``study.yaml`` and ``runs/<model>/<condition>/`` per entry of ``models``
-    (keyword arguments of :func:`synthetic_run`, with ``model`` the name)."""
+                    condition: str | Sequence[str] = "persona", human_seed: int = 0) -> Path:
+    """A study directory: ``study.yaml`` (a study record) and ``runs/<model>/<condition>/`` per entry of
+    ``models`` (keyword arguments of :func:`synthetic_run`, with ``model`` the name, and optionally
+    ``metadata``: the study file's overrides of that model's metadata) and condition (one name or
+    several; the i-th condition's answers use the seed + 100 i)."""
     folder = Path(folder)
+    conditions = [condition] if isinstance(condition, str) else list(condition)
+    entries = []
     for spec in models:
         spec = dict(spec)
         name = spec.pop("model")
-        synthetic_run(folder / "runs" / name / condition, name, human, human_seed=human_seed, **spec)
-    write_text_atomic(yaml.safe_dump({"models": [m["model"] for m in models], "synthetic": True}),
-                      folder / "study.yaml")
+        metadata = spec.pop("metadata", None)
+        seed = int(spec.pop("seed", 0))
+        for i, cond in enumerate(conditions):
+            synthetic_run(folder / "runs" / name / cond, name, human, human_seed=human_seed, seed=seed + 100 * i,
+                          **spec)
+        entries.append({"name": name, "model": name, **({"metadata": dict(metadata)} if metadata else {})})
+    record = {"wvsalign_study": 1, "name": "synthetic", "description": "SYNTHETIC study (wvsalign.report.testing)",
+              "models": entries, "conditions": {cond: {"templates": ["persona"]} for cond in conditions},
+              "human": "synthetic", "seed": int(human_seed)}
+    write_text_atomic(yaml.safe_dump(record, sort_keys=False), folder / "study.yaml")
     return folder
 
 

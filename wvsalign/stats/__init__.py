@@ -57,6 +57,8 @@ _LAZY: dict[str, str] = {
     "LogitModel": ".regression",
     "MixedLMModel": ".regression",
     "RegressionResult": ".regression",
+    "estimable_terms": ".regression",
+    "EstimableTerms": ".regression",
     # multiple testing
     "adjust_pvalues": ".multiple",
     "adjust_table": ".multiple",

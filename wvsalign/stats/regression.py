@@ -591,3 +591,140 @@ def mixedlm(formula: str, data: pd.DataFrame, *, random: str | Sequence[str] = (
     """Fit a linear mixed model with random intercepts in one call (crossed by default; see MixedLMModel)."""
     spec = MixedLMModel(formula, data, random=random, nested=nested, eval_env=_caller_namespace(1))
     return spec.fit(reml=reml)
+
+
+# ---- which unit-level terms a regression can estimate ----------------------------------------------
+@dataclass(frozen=True)
+class EstimableTerms:
+    """The unit-level terms (e.g. model metadata) a regression across few units can estimate.
+
+    Parameters
+    ----------
+    kept : list of str
+        The terms kept, in the order given: each adds a dimension to the unit-level design
+        (intercept and the terms kept before it).
+    dropped : dict of str to str
+        Term -> why it was dropped (missing for some unit, or no information beyond the
+        intercept and the terms kept before it), in the order given.
+    note : str
+        A plain note on what was dropped and what the kept effects mean ("" when nothing was
+        dropped).
+    n_units : int
+        The number of distinct units (e.g. models).
+    """
+
+    kept: list[str]
+    dropped: dict[str, str]
+    note: str
+    n_units: int
+
+
+def _term_columns(term: str, units: pd.DataFrame, unit: str, env: dict[str, Any]) -> tuple[np.ndarray | None, str]:
+    """The design columns of one term on the unit-level rows (no intercept), or None and why not."""
+    frame = units.assign(__outcome__=0.0)
+    spec = OLSModel(f"__outcome__ ~ {term}", frame, eval_env=env)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = spec._build(sm.OLS, frame)
+    except InputError as exc:
+        if exc.column is not None:
+            return None, f"{term}: no metadata '{exc.column}'"
+        if "no complete rows" in str(exc):
+            return None, f"{term}: not recorded for any of the {len(units)} units"
+        return None, f"{term}: cannot be evaluated ({exc})"
+    exog = np.asarray(model.exog, dtype=float)
+    names = list(model.exog_names)
+    keep = [i for i, name in enumerate(names) if name != "Intercept"]
+    labels = model.data.row_labels
+    labels = list(range(len(exog))) if labels is None else list(labels)
+    finite = np.isfinite(exog[:, keep]).all(axis=1) if keep else np.ones(len(exog), bool)
+    present = {labels[i] for i in np.flatnonzero(finite)}
+    if len(present) < len(units):
+        missing = [str(name) for i, name in enumerate(units[unit]) if i not in present]
+        shown = missing[:5] + (["..."] if len(missing) > 5 else [])
+        return None, f"{term}: not recorded for {shown}"
+    return exog[:, keep], ""
+
+
+def estimable_terms(data: pd.DataFrame, terms: Sequence[str], *, unit: str = "model",
+                    unit_label: str = "models") -> EstimableTerms:
+    """Which unit-level terms a regression across few units (e.g. models) can estimate.
+
+    Terms whose values are constant within each ``unit`` (model size, training flags) are
+    identified only by the differences between units: with few units, some are constant or a
+    linear combination of others. The terms are kept in the order given while each raises the
+    rank (:func:`numpy.linalg.matrix_rank`) of the unit-level design (an intercept and the
+    columns of the terms kept so far); a term whose values are missing or not finite for some
+    unit is dropped too. The kept terms therefore span the same columns as the full design:
+    ``1 + len(kept) == matrix_rank`` of the design of every term without missing values (for
+    one-column terms).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Rows of the regression (e.g. model x category); one row per ``unit`` is used (the first).
+    terms : sequence of str
+        Candidate terms as formula terms (``"np.log10(params)"``, ``"multilingual"``,
+        ``"C(family)"``), in order of priority.
+    unit : str
+        The column naming the units (default ``"model"``).
+    unit_label : str
+        How the note names the units (default ``"models"``).
+
+    Returns
+    -------
+    EstimableTerms
+        ``kept``, ``dropped`` (term -> reason), ``note`` and ``n_units``. The note (only when
+        something was dropped) reads: "With N models, k model-level term(s) can be estimated
+        besides the intercept (kept [...]); dropped: ...: no information beyond [...] across N
+        models; ... Effects of kept terms are confounded with every other difference between
+        the models: add models to separate them."
+
+    Raises
+    ------
+    InputError
+        When ``data`` has no column ``unit``, or fewer than two distinct units.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"model": ["a", "a", "b", "b"], "params": [1e8, 1e8, 1e9, 1e9],
+    ...                      "multilingual": [0.0, 0.0, 1.0, 1.0]})
+    >>> sel = estimable_terms(rows, ["np.log10(params)", "multilingual"])
+    >>> sel.kept, list(sel.dropped)
+    (['np.log10(params)'], ['multilingual'])
+    >>> sel.dropped["multilingual"]
+    "multilingual: no information beyond ['intercept', 'np.log10(params)'] across 2 models"
+    """
+    if not isinstance(data, pd.DataFrame) or unit not in data.columns:
+        raise InputError(f"data needs a column {unit!r} naming the units of the regression", column=unit)
+    units = data.drop_duplicates(unit).reset_index(drop=True)
+    n_units = len(units)
+    if n_units < 2:
+        raise InputError(f"a regression across {unit_label} needs at least two {unit_label} with data",
+                         value=list(units[unit]))
+    singular = unit_label[:-1] if unit_label.endswith("s") else unit_label
+    env = {"np": np, **_caller_namespace(1)}
+    columns = np.ones((n_units, 1))
+    kept: list[str] = []
+    dropped: dict[str, str] = {}
+    for term in terms:
+        values, why = _term_columns(term, units, unit, env)
+        if values is None:
+            dropped[term] = why
+            continue
+        trial = np.column_stack([columns, values])
+        if np.linalg.matrix_rank(trial) == columns.shape[1] + values.shape[1]:
+            columns = trial
+            kept.append(term)
+        else:
+            dropped[term] = f"{term}: no information beyond {['intercept'] + kept} across {n_units} {unit_label}"
+    note = ""
+    if dropped:
+        what = (f"{len(kept)} {singular}-level term(s) can be estimated besides the intercept (kept {kept})" if kept
+                else f"no {singular}-level term can be estimated besides the intercept")
+        note = (f"With {n_units} {unit_label}, {what}; dropped: " + "; ".join(dropped.values())
+                + f". Effects of kept terms are confounded with every other difference between the {unit_label}: "
+                f"add {unit_label} to separate them.")
+    return EstimableTerms(kept=kept, dropped=dropped, note=note, n_units=n_units)

@@ -16,15 +16,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import _yaml
-from ..errors import ConfigError, InputError
-from .spec import StudySpec, run_dir
+from ..errors import InputError
+from .spec import StudySpec, read_study_record, run_dir
 
 #: model-level terms of the core method's regression, in order of priority
 DEFAULT_TERMS = ("np.log10(params)", "multilingual", "instruction_tuned")
 
-#: the column each default term needs
-_TERM_COLUMNS = {"np.log10(params)": "params", "multilingual": "multilingual", "instruction_tuned": "instruction_tuned"}
 
 
 @dataclass
@@ -63,13 +60,7 @@ class Study:
         from ..runs import RunResult
 
         path = Path(path)
-        record = path / "study.yaml"
-        if not record.is_file():
-            raise ConfigError("not a study directory: it has no study.yaml (made by 'wvsalign study run')", file=path)
-        raw = _yaml.load_file(record, what="study record", error=ConfigError)
-        if isinstance(raw, dict):
-            raw = {k: v for k, v in raw.items() if k != "wvsalign_study"}
-        spec = StudySpec.from_dict(raw, source=str(record))
+        spec = read_study_record(path)
         runs: dict[tuple[str, str], Any] = {}
         for model in spec.models:
             for condition in spec.conditions:
@@ -83,17 +74,17 @@ class Study:
     def _models_table(self) -> pd.DataFrame:
         rows = []
         for model in self.spec.models:
-            info: dict[str, Any] = {}
+            recorded: dict[str, Any] = {}
             for (name, _cond), result in self.runs.items():
                 if name == model.name:
-                    recorded = result.config.get("model") if isinstance(result.config, dict) else None
-                    if isinstance(recorded, dict):
-                        info = {k: v for k, v in recorded.items() if isinstance(v, (str, int, float, bool, type(None)))}
+                    found = result.config.get("model") if isinstance(result.config, dict) else None
+                    if isinstance(found, dict):
+                        recorded = found
                         break
+            info = model.merged_metadata(recorded)  # what the run recorded, the study file's metadata wins
             row = {"model": model.name, "source": model.model, "backend": model.backend}
-            row.update({k: v for k, v in info.items() if k not in ("name", "model")})
-            row["model_name"] = info.get("name", model.model)
-            row.update(dict(model.metadata))
+            row.update({k: v for k, v in info.items() if k != "model" and (k != "name" or k in model.metadata)})
+            row["model_name"] = recorded.get("name", model.model)
             rows.append(row)
         table = pd.DataFrame(rows)
         for key in ("params",):
@@ -335,38 +326,12 @@ def _model_column(table: pd.DataFrame) -> str | None:
 
 
 def _identifiable_terms(data: pd.DataFrame, terms: list[str]) -> tuple[list[str], list[str], str]:
-    """Model-level terms kept in order while the model-level design gains rank."""
-    models = data.drop_duplicates("model").reset_index(drop=True)
-    n_models = len(models)
-    if n_models < 2:
-        raise InputError("a regression across models needs at least two models with finished runs",
-                         value=list(models["model"]))
-    columns = [np.ones(n_models)]
-    kept: list[str] = []
-    dropped: list[str] = []
-    reasons: list[str] = []
-    for term in terms:
-        col = _TERM_COLUMNS.get(term, term)
-        if col not in models.columns or models[col].isna().any():
-            dropped.append(term)
-            reasons.append(f"{term}: metadata '{col}' missing for some model")
-            continue
-        values = models[col].to_numpy(float)
-        if term.startswith("np.log10"):
-            values = np.log10(values)
-        trial = np.column_stack(columns + [values])
-        if np.linalg.matrix_rank(trial) > len(columns):
-            columns.append(values)
-            kept.append(term)
-        else:
-            dropped.append(term)
-            reasons.append(f"{term}: no information beyond {['intercept'] + kept} across {n_models} models")
-    if not kept:
-        raise InputError("no model-level term varies across the study's models; nothing can be estimated",
-                         value=terms)
-    note = ""
-    if dropped:
-        note = (f"With {n_models} models, {len(kept)} model-level term(s) can be estimated besides the intercept "
-                f"(kept {kept}); dropped: " + "; ".join(reasons) + ". Effects of kept terms are confounded with "
-                "every other difference between the models: add models to separate them.")
-    return kept, dropped, note
+    """Model-level terms kept in order while the model-level design gains rank
+    (:func:`wvsalign.stats.estimable_terms`); refuses when none is left."""
+    from .. import stats
+
+    chosen = stats.estimable_terms(data, terms, unit="model", unit_label="models")
+    if not chosen.kept:
+        raise InputError("no model-level term varies across the study's models; nothing can be estimated "
+                         f"({'; '.join(chosen.dropped.values())})", value=list(terms))
+    return chosen.kept, list(chosen.dropped), chosen.note

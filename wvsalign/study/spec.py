@@ -127,6 +127,30 @@ class StudyModel:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.model, "backend": self.backend, "metadata": dict(self.metadata)}
 
+    def merged_metadata(self, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The model's metadata: what its run recorded, overridden by the study file's ``metadata``.
+
+        Parameters
+        ----------
+        recorded : mapping or None
+            The ``model`` section of a run's ``config.yaml`` (what the backend reported); only
+            its scalar values (text, numbers, true/false, null) are kept.
+
+        Returns
+        -------
+        dict
+            The recorded scalars updated with :attr:`metadata` (the study's overrides win).
+
+        Examples
+        --------
+        >>> m = StudyModel("g", "gemma3-270m", metadata={"multilingual": True, "family": "gemma"})
+        >>> m.merged_metadata({"name": "gemma3-270m", "multilingual": False, "params": 268e6})
+        {'name': 'gemma3-270m', 'multilingual': True, 'params': 268000000.0, 'family': 'gemma'}
+        """
+        info = {k: v for k, v in (recorded or {}).items() if isinstance(v, (str, int, float, bool, type(None)))}
+        info.update(dict(self.metadata))
+        return info
+
 
 @dataclass(frozen=True)
 class StudyCondition:
@@ -351,6 +375,34 @@ class StudySpec:
             "seed": self.seed, "min_n": self.min_n, "batch_size": self.batch_size,
             "device": self.device, "dtype": self.dtype, "resources": self.resources.to_dict(),
         }
+
+
+def read_study_record(study_dir: str | Path) -> StudySpec:
+    """The study a study directory holds: its ``study.yaml`` (written by ``wvsalign study run``).
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        A study directory.
+
+    Returns
+    -------
+    StudySpec
+
+    Raises
+    ------
+    ConfigError
+        When the directory holds no ``study.yaml``, or it is not a study record (the message
+        names the file and the key).
+    """
+    record = Path(study_dir) / "study.yaml"
+    if not record.is_file():
+        raise ConfigError("not a study directory: it has no study.yaml (made by 'wvsalign study run')",
+                          file=study_dir)
+    raw = _yaml.load_file(record, what="study record", error=ConfigError)
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != "wvsalign_study"}
+    return StudySpec.from_dict(raw, source=str(record))
 
 
 def run_dir(study_dir: str | Path, model: str, condition: str) -> Path:
