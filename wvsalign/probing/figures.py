@@ -81,8 +81,11 @@ def country_ablation_axes(by_country: pd.DataFrame, ax: Any, *, title: str = "")
     y = np.arange(len(frame))
     ax.hlines(y, frame["random_min"], frame["random_max"], color="0.75", lw=3, label="random sets: range")
     ax.scatter(frame["random_median"], y, marker="|", color="0.35", s=40, label="random sets: median", zorder=3)
-    colours = np.where(frame["outside"].to_numpy(bool), "C3", "C0")
-    ax.scatter(frame["real_delta"], y, color=colours, s=14, zorder=4, label="culture-general set")
+    outside = frame["outside"].to_numpy(bool)
+    ax.scatter(frame["real_delta"][outside], y[outside], color="C3", s=14, zorder=4,
+               label="ablated set: outside every random change")
+    ax.scatter(frame["real_delta"][~outside], y[~outside], color="C0", s=14, zorder=4,
+               label="ablated set: inside the random range")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, frame["country"].astype(str), fontsize=6)
     ax.set_xlabel("change in alignment (r ablated - r unablated)")
@@ -127,7 +130,7 @@ def summary_figure(layers: pd.DataFrame, by_country: pd.DataFrame) -> Any:
             n_rand = int(abl["n_random"].max())
             country_ablation_axes(abl, axes[1, j], title=f"{m}: ablating the culture-general set vs {n_rand} random sets")
             if j == 0:
-                axes[1, j].legend(frameon=False, fontsize=7, loc="lower right")
+                axes[1, j].legend(frameon=True, fontsize=7, loc="upper left")
         else:
             axes[1, j].set_axis_off()
     fig.tight_layout()
