@@ -173,7 +173,7 @@ def assert_close(pkg, ref, rtol=RTOL):
 if __name__ != "__main__":
     torch = pytest.importorskip("torch")
     if importlib.util.find_spec("nnsight") is None:  # not importorskip: importing it here would patch this process
-        pytest.skip("nnsight is not installed (pip install -e .[bench])", allow_module_level=True)
+        pytest.skip("nnsight is not installed (pip install -e .[test])", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
