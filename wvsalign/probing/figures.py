@@ -103,6 +103,9 @@ def layer_axes(layers: pd.DataFrame, ax: Any, *, title: str = "") -> Any:
     for i, kind in enumerate(sorted(table.columns)):
         ax.bar(table.index, table[kind].to_numpy(), bottom=bottom, label=kind, color=f"C{i + 1}")
         bottom += table[kind].to_numpy()
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer")
     ax.set_ylabel("neurons")
     ax.set_title(title, fontsize=10)
