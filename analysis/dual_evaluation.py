@@ -5,8 +5,8 @@ asked in English / in the other languages, paired bootstrap over items), the mix
 same_language effect, the variance decomposition of the language x country grid, GlobalOpinionQA's
 three conditions side by side, and the alignment of every (language, country) cell.
 
-    wvsalign study run data/studies/dual_evaluation_small.yaml --out studies/dual_small
-    python analysis/dual_evaluation.py studies/dual_small [--n-boot 2000] [--seed 0]
+    wvsalign study run data/studies/dual_evaluation.yaml --out studies/dual
+    python analysis/dual_evaluation.py studies/dual [--n-boot 2000] [--seed 0]
 """
 from __future__ import annotations
 

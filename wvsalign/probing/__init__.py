@@ -49,6 +49,10 @@ _LAZY: dict[str, str] = {
     "key_neuron_analysis": ".api",
     "attribution_analysis": ".api",
     "ablation_study": ".api",
+    "load_probe_folder": ".summary",
+    "neuron_summary": ".summary",
+    "ablation_summary": ".summary",
+    "ablation_by_country": ".summary",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)
