@@ -475,3 +475,33 @@ def test_a_failure_in_scoring_is_recorded_and_does_not_block_confusingly(model_d
         run(_config(model_dir, out, countries=["USA"]), progress=False, echo=None)
     result = run(_config(model_dir, out), progress=False, echo=None)  # the same settings simply resume
     assert RunResult.load(out).status == "finished" and len(result.alignment)
+
+
+def test_is_finished_agrees_with_the_recorded_config_and_the_result_files(finished, model_dir, tmp_path):
+    import shutil
+
+    config = _config(model_dir, finished.run_dir)
+    assert RunDir(finished.run_dir).is_finished(config.result_fields())
+    # another setting that shapes results, a missing directory, a failed or damaged run: not finished
+    assert not RunDir(finished.run_dir).is_finished(_config(model_dir, finished.run_dir, seed=7).result_fields())
+    assert not RunDir(tmp_path / "nothing").is_finished(config.result_fields())
+    copy = tmp_path / "copy"
+    shutil.copytree(finished.run_dir, copy)
+    assert RunDir(copy).is_finished(config.result_fields())
+    (copy / "alignment.csv").unlink()
+    assert not RunDir(copy).is_finished(config.result_fields())
+    shutil.rmtree(copy)
+    shutil.copytree(finished.run_dir, copy)
+    text = (copy / "config.yaml").read_text()
+    (copy / "config.yaml").write_text(text.replace("status: finished", "status: failed"))
+    assert not RunDir(copy).is_finished(config.result_fields())
+    (copy / "config.yaml").write_text(text[: len(text) // 2])  # truncated record
+    assert not RunDir(copy).is_finished(config.result_fields())
+
+
+def test_progress_may_be_a_callback_that_counts_every_prompt(model_dir, tmp_path, capsys):
+    counted = []
+    result = run(_config(model_dir, tmp_path / "cb"), progress=counted.append, echo=None)
+    n_prompts = result.probs["prompt_id"].nunique()
+    assert sum(counted) == n_prompts and all(n > 0 for n in counted)
+    assert "scoring" not in capsys.readouterr().err  # no bar of its own

@@ -232,7 +232,7 @@ def run(
     *,
     backend: Any = None,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
     echo: Callable[[str], None] | None = print,
 ) -> RunResult:
     """Run the main job described by ``config`` (see the module docstring).
@@ -247,8 +247,9 @@ def run(
     overwrite : bool
         Replace the results of a run directory made with another config (only once the new
         inputs are read and the new model has loaded; only files wvsalign wrote).
-    progress : bool
-        Progress bars.
+    progress : bool or callable
+        Progress bars; or a function called with the number of prompts scored after each batch
+        (no bars: a study advances its own bar over all its runs).
     echo : callable or None
         Where the run's notes go (default ``print``).
 
@@ -279,7 +280,7 @@ def run(
         # unknown models, backends, dtypes and devices fail here, before anything is written;
         # the weights load only if there is work
         backend = load_backend(config.model, config.backend, device=config.device, dtype=config.dtype,
-                               lazy=True, progress=progress)
+                               lazy=True, progress=progress is True)
     elif not isinstance(backend, Backend):
         raise InputError(f"backend must be a wvsalign Backend (load_backend(...)), got {type(backend).__name__}")
     dtype = str(backend.identity()["dtype"])  # as resolved for the device, by the backend (once)

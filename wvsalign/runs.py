@@ -291,6 +291,30 @@ class RunDir:
         """True when some entry of the layout exists."""
         return any((self.path / n).exists() for n in LAYOUT)
 
+    def is_finished(self, settings: Mapping[str, Any]) -> bool:
+        """True when the directory holds a finished run whose recorded config agrees with ``settings``.
+
+        Parameters
+        ----------
+        settings : mapping
+            The settings that shape results (:meth:`wvsalign.pipeline.RunConfig.result_fields`).
+
+        Returns
+        -------
+        bool
+            False for a missing, unreadable, partial, failed or differently configured run (the
+            run itself then decides whether to resume, rebuild or refuse). Reads only.
+        """
+        record, _problem = self.read_record()
+        if not isinstance(record, Mapping) or record.get("status") != "finished" or self.in_use():
+            return False
+        if not (self.path / ALIGNMENT).is_file() or not ((self.path / PROBS).exists() or self.probs_folder.is_dir()):
+            return False
+        recorded = record.get("config")
+        if not isinstance(recorded, Mapping):
+            return False
+        return all(recorded.get(k) == v for k, v in settings.items())
+
     def clear(self) -> None:
         """Delete the run's files (the layout's only), keeping the directory and its lock.
 

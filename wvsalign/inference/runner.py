@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ def score(
     run_dir: str | Path | None = None,
     *,
     batch_size: int | str = "auto",
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
     overwrite: bool = False,
     shard_size: int = DEFAULT_SHARD_SIZE,
     kind: str = "hf",
@@ -63,8 +63,9 @@ def score(
     batch_size : int or "auto"
         Rows per forward pass, or "auto" (token and memory budgets). It changes the last bits of
         results (other padding and matrix shapes), so it is part of a run directory's identity.
-    progress : bool
-        A progress bar.
+    progress : bool or callable
+        A progress bar; or a function called with the number of prompts scored after each batch
+        (no bar: e.g. a caller's own bar over many runs).
     overwrite : bool
         Start a run directory of another config afresh.
     shard_size : int
@@ -93,7 +94,7 @@ def score(
             raise InputError(f"load options {sorted(load_options)} apply to a model given by name, not to a loaded backend")
         be = backend
     else:
-        be = load_backend(backend, kind, lazy=True, progress=progress, **load_options)
+        be = load_backend(backend, kind, lazy=True, progress=progress is True, **load_options)
     identity = dict(be.identity())
     rendered = be.render(prompts)
     shards = plan_shards(rendered, shard_size)
@@ -138,7 +139,7 @@ def _score_shards(
     frames: dict[str, pd.DataFrame],
     *,
     batch_size: int | str,
-    progress: bool,
+    progress: bool | Callable[[int], None],
     done: int,
 ) -> None:
     from tqdm.auto import tqdm
@@ -149,12 +150,13 @@ def _score_shards(
     if store is not None:
         store.set_model(_plain_info(backend.info()))
     name = backend.name
-    bar = tqdm(total=len(rendered), initial=done, unit="prompt", desc=f"scoring {name}", disable=not progress,
-               dynamic_ncols=True, smoothing=0.1)
+    bar = tqdm(total=len(rendered), initial=done, unit="prompt", desc=f"scoring {name}",
+               disable=progress is not True, dynamic_ncols=True, smoothing=0.1)
+    update = progress if callable(progress) else bar.update
     try:
         for shard in todo:
             reqs = [requests[int(i)] for i in shard.rows]
-            logprobs = backend.logprobs(reqs, batch_size=batch_size, progress=bar.update)
+            logprobs = backend.logprobs(reqs, batch_size=batch_size, progress=update)
             frame = probs_frame(rendered.iloc[shard.rows], reqs, logprobs, name)
             if store is not None:
                 store.write(shard, frame)

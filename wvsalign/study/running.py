@@ -20,6 +20,7 @@ import yaml
 
 from .._io import write_text_atomic
 from ..errors import ConfigError
+from ..runs import RunDir
 from .spec import StudySpec
 
 #: the study record in a study directory
@@ -119,7 +120,7 @@ def run_study(
     try:
         for model in spec.models:
             runs = [(c, cfg) for m, c, cfg in plan if m.name == model.name]
-            pending = [(c, cfg) for c, cfg in runs if not _finished(cfg)]
+            pending = [(c, cfg) for c, cfg in runs if not RunDir(cfg.out).is_finished(cfg.result_fields())]
             for c, cfg in runs:
                 if (c, cfg) not in pending and bar is not None:
                     bar.update(sizes[(model.name, c.name)])
@@ -131,8 +132,8 @@ def run_study(
                 for condition, cfg in pending:
                     if bar is not None:
                         bar.set_postfix_str(f"{model.name} / {condition.name}")
-                    result = run(cfg, overwrite=overwrite, progress=False, echo=None,
-                                 backend=_counting(backend, bar) if bar is not None else backend)
+                    result = run(cfg, overwrite=overwrite, progress=bar.update if bar is not None else False,
+                                 echo=None, backend=backend)
                     del result
             finally:
                 del backend
@@ -151,7 +152,7 @@ def _run_on_ray(spec: StudySpec, plan: list, study_dir: Path, *, overwrite: bool
     """The unfinished runs of ``plan`` as Ray tasks, with a progress bar over runs."""
     from .on_ray import run_on_ray
 
-    pending = [(m, c, cfg) for m, c, cfg in plan if not _finished(cfg)]
+    pending = [(m, c, cfg) for m, c, cfg in plan if not RunDir(cfg.out).is_finished(cfg.result_fields())]
     if len(pending) < len(plan):
         say(f"  {len(plan) - len(pending)} of {len(plan)} run(s) finished already; not submitted")
     if not pending:
@@ -183,26 +184,6 @@ def _check_previous(study_dir: Path, spec: StudySpec, overwrite: bool) -> None:
     if isinstance(old, dict) and old.get("name") not in (None, spec.name) and not overwrite:
         raise ConfigError(f"holds study {old.get('name')!r}, not {spec.name!r}; choose another --out or pass "
                           "--overwrite", file=path)
-
-
-def _finished(config: Any) -> bool:
-    """True when the run directory of ``config`` holds a finished run made with the same settings."""
-    from ..runs import RunResult
-
-    path = Path(config.out)
-    if not (path / "config.yaml").exists():
-        return False
-    try:
-        old = RunResult.load(path)
-    except Exception:  # unreadable or partial: the run itself decides (resume, rebuild or refuse)
-        return False
-    if getattr(old, "status", None) != "finished":
-        return False
-    recorded = old.config.get("config") if isinstance(old.config, dict) else None
-    if not isinstance(recorded, dict):
-        return False
-    mine = config.result_fields()
-    return all(recorded.get(k) == v for k, v in mine.items())
 
 
 def _prompt_counts(spec: StudySpec, plan: list) -> dict[tuple[str, str], int]:
@@ -247,50 +228,3 @@ def _free_accelerator_memory() -> None:
         return
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _counting(backend: Any, bar: Any) -> Any:
-    """``backend`` behind a proxy that also advances the study's progress bar."""
-    from ..inference.backend import Backend
-
-    class _Counting(Backend):
-        """Delegates everything to the wrapped backend; its scoring progress also goes to the study bar."""
-
-        def __init__(self) -> None:
-            self.name = backend.name
-
-        @property
-        def context_length(self) -> Any:  # type: ignore[override]
-            return backend.context_length
-
-        @property
-        def chat(self) -> Any:  # type: ignore[override]
-            return backend.chat
-
-        def identity(self) -> dict[str, Any]:
-            return backend.identity()
-
-        def info(self) -> dict[str, Any]:
-            return backend.info()
-
-        def render(self, prompts: Any) -> Any:
-            return backend.render(prompts)
-
-        def encode(self, texts: Any, *, special_tokens: bool = True) -> Any:
-            return backend.encode(texts, special_tokens=special_tokens)
-
-        def requests(self, rendered: Any, *, source: str | None = None) -> Any:
-            return backend.requests(rendered, source=source)
-
-        def logprobs(self, requests: Any, *, batch_size: Any = "auto", progress: Any = None) -> Any:
-            def both(n: int) -> None:
-                if progress is not None:
-                    progress(n)
-                bar.update(n)
-
-            return backend.logprobs(requests, batch_size=batch_size, progress=both)
-
-        def __getattr__(self, name: str) -> Any:  # .model, .tokenizer, .load(), ...
-            return getattr(backend, name)
-
-    return _Counting()
