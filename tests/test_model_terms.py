@@ -166,3 +166,21 @@ def test_a_study_record_that_cannot_be_read_is_a_note(tmp_path, human):
     assert all(r.study_model is None for r in runs)
     assert sum("not a study record" in n for r in runs for n in r.notes) == 1  # said once
     assert runs[0].model_info["family"] == "synthetic"
+
+
+def test_size_line_of_a_study_with_two_conditions_is_the_reference_conditions_line(tmp_path, human):
+    """The figure's line comes from '(1) size' with C(condition): drawn for the first condition, it equals
+    intercept + slope x log10(params) of that fit (the report once crashed here, with figures on)."""
+    folder = synthetic_study(tmp_path / "study", FOUR[:2], human, condition=("persona", "third"))
+    combined = report_data.combine(report_runs.load_runs([folder]))
+    sizes = T.size_regressions(T.alignment_table(combined.scores).data, combined.models)
+    fit = sizes.fits["(1) size"]
+    assert "C(condition)" in fit.model.formula
+    rows = sizes.rows.dropna(subset=["log10_params"])
+    line = T.size_line(fit, rows, points=5)
+    params = fit.result.params
+    expected = params["Intercept"] + params["np.log10(params)"] * line["log10_params"]
+    np.testing.assert_allclose(line["fit"], expected, rtol=1e-10)
+    assert (line["ci_low"] <= line["fit"]).all() and (line["fit"] <= line["ci_high"]).all()
+    rep = wa.report([folder], out=tmp_path / "rep", n_boot=50, n_perm=49)
+    assert "alignment_vs_size" in rep.figures

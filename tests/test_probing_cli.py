@@ -178,3 +178,17 @@ def test_summary_over_a_model_folder(model_dir, tmp_path, capsys):
     (tmp_path / "mixed" / "attr" / "probe.yaml").write_text(record)
     assert run("summary", str(tmp_path / "mixed")) == 2
     assert "different models" in capsys.readouterr().err
+
+    # the report's neuron-probing section: the same tables, and the figure, next to the runs' tables
+    import wvsalign as wa
+    from wvsalign.report.testing import small_human, synthetic_run
+
+    run_dir = synthetic_run(tmp_path / "run", "model-a", small_human())
+    rep = wa.report([run_dir], out=tmp_path / "report", probes=[folder], n_boot=50, n_perm=99)
+    pd.testing.assert_frame_equal(rep.tables["probing_neurons"].data.reset_index(drop=True),
+                                  pd.read_csv(out / "neurons.csv"), check_dtype=False)
+    assert rep.tables["probing_ablation"].data["countries_down"].item() == down
+    html = rep.html.read_text()
+    assert 'id="section-probing_neurons"' in html and 'id="section-probing_ablation"' in html
+    assert 'id="figure-probing"' in html
+    assert rep.figures["probing"].stat().st_size > 10_000

@@ -186,3 +186,22 @@ def test_variant_agreement_table():
     assert (overall["n"] == 30).all()
     with pytest.raises(InputError, match="no variant column varies"):
         variant_agreement(scores[(scores["instruction"] == "a") & (scores["option_order"] == "fwd")])
+
+
+def test_format_effects_when_no_stratum_has_every_level():
+    """Each country asked in its own language only (a study's 'native' condition): no item x country was
+    asked at every level, so nothing can be measured; said as an InputError, not a pandas crash."""
+    scores = _variant_scores(n_countries=4)
+    model = scores[(scores["model"] == "m") & (scores["instruction"] == "a")].copy()
+    language = {"C0": "en", "C1": "es", "C2": "zh", "C3": "ja"}
+    model["language"] = model["country"].map(language)
+    model = model.drop(columns=["option_order"]).drop_duplicates(["country", "item_id"])
+    human = scores[scores["model"] == "human"]
+    with pytest.raises(InputError, match="no item was asked at every level"):
+        format_effects(pd.concat([human, model], ignore_index=True), factors=["language"])
+    # a complete grid of the same factor is measured
+    full = pd.concat([model.assign(language=lang) for lang in ("en", "es")], ignore_index=True)
+    full.loc[(full["language"] == "es") & (full["item_id"] == "T1"), "mean_score"] += 0.2
+    got = format_effects(pd.concat([human, full], ignore_index=True), factors=["language"], n_perm=99)
+    row = got[got["item_id"] == "T1"].iloc[0]
+    assert row.estimate == pytest.approx(0.2, abs=1e-9) and (row.level_min, row.level_max) == ("en", "es")

@@ -41,6 +41,7 @@ class ProbeFolder:
         return pd.read_csv(self.parts[part] / name)
 
     def read_parquet(self, part: str, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        """``name`` (only ``columns`` when given) from the ``part`` folder, or None when absent."""
         if part not in self.parts or not (self.parts[part] / name).exists():
             return None
         return pd.read_parquet(self.parts[part] / name, columns=None if columns is None else list(columns))

@@ -274,7 +274,7 @@ def build_figures(tables: dict[str, T.Table], extra: dict[str, Any]) -> list[tup
 
 def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", *, n_boot: int = 2000,
            n_perm: int = 9999, seed: int = 0, title: str | None = None, figures: bool = True,
-           echo: Callable[[str], None] | None = None) -> Report:
+           probes: Iterable[str | Path] | None = None, echo: Callable[[str], None] | None = None) -> Report:
     """Make a report from run directories and/or study directories.
 
     Parameters
@@ -289,6 +289,9 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
     title : str, optional
     figures : bool
         False: tables only (no figures/, no figures in report.html).
+    probes : iterable of paths, optional
+        ``wvsalign probe`` output folders, one per model (:mod:`wvsalign.probing.summary`): adds
+        the neuron-probing tables and figure.
     echo : callable, optional
         Called with progress lines (e.g. ``print``).
 
@@ -312,6 +315,12 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
     data = noted(lambda: combine(runs), early, "reading the runs")
     notes = list(data.notes) + early
     tables, extra = build_tables(data, n_boot=n_boot, n_perm=n_perm, seed=seed, notes=notes)
+    probe_figure = None
+    if probes is not None:
+        from .probing import probing_tables
+
+        probe_tables, probe_figure = probing_tables([probes] if isinstance(probes, (str, Path)) else probes)
+        tables += probe_tables
     by_name = {t.name: t for t in tables}
     meta = _meta_tables(data)
     out = Path(out)
@@ -324,6 +333,11 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
         for name, caption, obj in (build_figures(by_name, extra) if draw else []):
             paths[name] = F.save_figure(obj, out / "figures", name)["png"]
             figures.append(Figure(name, caption, paths[name].read_bytes()))
+        if draw and probe_figure is not None:
+            paths["probing"] = F.save_figure(probe_figure, out / "figures", "probing")["png"]
+            figures.append(Figure("probing", "Neuron probing: culture neurons per layer, and per country the change "
+                                  "in alignment when the selected set is ablated against random sets",
+                                  paths["probing"].read_bytes()))
     title = title or f"wvsalign report: {', '.join(data.labels)}"
     intro = _provenance_lines(data) + [
         f"Runs: {', '.join(str(r.path) for r in data.runs)}.",

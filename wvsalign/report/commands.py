@@ -32,6 +32,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--n-perm", dest="n_perm", type=int, default=9999, help="permutations (default: 9999)")
     p.add_argument("--seed", type=int, default=0, help="seed of bootstraps and permutations (default: 0)")
     p.add_argument("--no-figures", dest="figures", action="store_false", help="tables only (faster)")
+    p.add_argument("--probes", nargs="+", metavar="DIR", help="'wvsalign probe' output folders, one per model: "
+                   "adds the neuron-probing tables and figure")
     p.add_argument("--quiet", action="store_true", help="print only the path of report.html")
     p.set_defaults(handler=_report)
 
@@ -40,7 +42,7 @@ def _report(args: argparse.Namespace) -> int:
     from .build import report
 
     rep = report(args.dirs, out=args.out, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed, title=args.title,
-                 figures=args.figures, echo=None if args.quiet else print)
+                 figures=args.figures, probes=args.probes, echo=None if args.quiet else print)
     if args.quiet:
         print(rep.html)
     elif rep.notes:

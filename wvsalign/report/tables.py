@@ -574,12 +574,16 @@ def _as_flag(value: Any) -> float:
 def size_line(fit: Any, rows: pd.DataFrame, *, level: float = 0.95, points: int = 50) -> pd.DataFrame:
     """The fitted line of the one-predictor size regression with its confidence band (for the figure).
 
-    ``fit`` is ``size_regressions(...).fits["(1) size"]`` (``estimate ~ np.log10(params)``);
-    ``rows`` the rows it was fitted on (their ``log10_params`` span the line).
+    ``fit`` is ``size_regressions(...).fits["(1) size"]`` (``estimate ~ np.log10(params)``, plus
+    ``C(condition)`` when a study's models ran in several conditions: the line is then drawn for
+    the reference, i.e. first sorted, condition); ``rows`` the rows it was fitted on (their
+    ``log10_params`` span the line).
     """
     grid = pd.DataFrame({"log10_params": np.linspace(rows["log10_params"].min(), rows["log10_params"].max(),
                                                      points)})
     grid["params"] = 10.0 ** grid["log10_params"]
+    if any(str(n).startswith("C(condition)") for n in fit.result.model.exog_names) and "condition" in rows.columns:
+        grid["condition"] = sorted(rows["condition"].dropna().astype(str).unique())[0]
     pred = fit.result.get_prediction(grid).summary_frame(alpha=1 - level)
     return grid[["log10_params"]].assign(fit=pred["mean"].to_numpy(), ci_low=pred["mean_ci_lower"].to_numpy(),
                                          ci_high=pred["mean_ci_upper"].to_numpy())

@@ -191,6 +191,9 @@ def format_effects(
             if rows[factor].nunique() < 2:
                 continue
             out.extend(_factor_effects(rows, model, factor, [c for c in present if c != factor], n_perm, seed))
+    if not out:
+        raise InputError(f"no item was asked at every level of the varying factor(s) {tested} within one country and "
+                         "setting of the other variant columns, so no format effect can be measured")
     result = pd.DataFrame(out)
     result["human_sd"] = result["item_id"].map(human_sd).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -206,6 +209,8 @@ def _factor_effects(rows: pd.DataFrame, model: str, factor: str, others: list[st
     wide = rows.pivot_table(index=["item_id"] + strata, columns=factor, values="mean_score", aggfunc="mean",
                             dropna=False)
     wide = wide.reindex(columns=levels).dropna()  # strata with every level present
+    if wide.empty:  # no item x stratum was asked at every level (e.g. each country in its own language)
+        return []
     category = rows.drop_duplicates("item_id").set_index("item_id")["category"]
     records = []
     # items sharing their strata are tested together
