@@ -118,7 +118,7 @@ class ScoringEngine:
                                        and "causal_mask_mapping" in _source(type(self.base).forward))
         # the key/value cache argument and output field: ``cache`` in transformers >= 5.2x
         # (``past_key_values`` is deprecated there), ``past_key_values`` before
-        self.cache_arg = _cache_argument(type(self.base).forward)
+        self.cache_arg = cache_argument(type(self.base).forward)
         n_layers = int(getattr(cfg, "num_hidden_layers", 1))
         kv_heads = int(getattr(cfg, "num_key_value_heads", None) or getattr(cfg, "num_attention_heads", 1))
         head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
@@ -464,8 +464,9 @@ def _source(fn: Any) -> str:
         return ""
 
 
-def _cache_argument(forward: Any) -> str:
-    """``cache`` when the model's forward takes it (current transformers), else ``past_key_values``."""
+def cache_argument(forward: Any) -> str:
+    """The name of a model's key/value cache argument: ``cache`` when its ``forward`` takes it
+    (transformers >= 5.24), else ``past_key_values``."""
     import inspect
 
     try:

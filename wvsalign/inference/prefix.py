@@ -76,7 +76,8 @@ def fed_sequences(requests: Sequence[ScoringRequest]) -> list[dict[tuple[int, ..
     return out
 
 
-def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
@@ -100,7 +101,7 @@ def _radix(seqs: dict[tuple[int, ...], list[tuple[int, int, int]]], root: Node) 
     stack = [root]
     prev: tuple[int, ...] = ()
     for seq in sorted(seqs):
-        l = _lcp(prev, seq)
+        l = common_prefix_length(prev, seq)
         while len(stack) > 1 and stack[-1].start >= l:
             stack.pop()
         top = stack[-1]

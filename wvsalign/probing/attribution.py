@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, check_choice
-from .capture import NEURON_COLUMNS, sliding_window, uniform_width, cache_argument, merge_groups, plan_batches
+from ..inference.engine import cache_argument
+from .capture import NEURON_COLUMNS, merge_groups, plan_batches, sliding_window, uniform_width
 from .hooks import site_hooks
 from .sites import DEFAULT_SITE, decoder_layers, unwrap
 
@@ -209,7 +210,7 @@ def attribute(model: Any, requests: Sequence[Any], *, target: str = "majority", 
     # per pass: the prompts and, per prompt, the prefix it shares with its group (computed once)
     passes = [[(order[j], shared) for idx, shared in groups for j in idx] for groups in supers]
     prefixes = [[(requests[order[idx[0]]].context[:shared], shared) for idx, shared in groups] for groups in supers]
-    cache_kw = cache_argument(base)
+    cache_kw = cache_argument(type(base).forward)
     reading = [True]
 
     def keep(layer, tensor):

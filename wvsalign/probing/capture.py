@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..inference.engine import cache_argument
+from ..inference.prefix import common_prefix_length
 from .hooks import site_hooks
 from .sites import DEFAULT_SITE, decoder_layers, n_neurons, unwrap
 
@@ -156,22 +158,6 @@ def capture(model: Any, n_prompts: int, *, site: str = DEFAULT_SITE, k: int = 5,
 
 
 # ---- the unpacked runner -------------------------------------------------------------------
-def cache_argument(module: Any) -> str:
-    """The name of a model's key/value cache argument: ``cache`` (transformers >= 5.24) or ``past_key_values``."""
-    import inspect
-
-    params = inspect.signature(type(module).forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 def plan_batches(contexts: Sequence[Sequence[int]], batch_size: int, *, min_shared: int = 16) -> list[tuple[list[int], int]]:
     """Batches (indices, shared prefix length) of contexts sorted by their tokens.
 
@@ -188,7 +174,7 @@ def plan_batches(contexts: Sequence[Sequence[int]], batch_size: int, *, min_shar
     shared = 0
     for i in order:
         if cur:
-            new = min(shared, _lcp(contexts[cur[0]], contexts[i]))
+            new = min(shared, common_prefix_length(contexts[cur[0]], contexts[i]))
             if len(cur) < batch_size and new >= max(min_shared, shared // 2):
                 cur.append(i)
                 shared = new
@@ -257,7 +243,7 @@ def run_contexts(model: Any, contexts: Sequence[Sequence[int]], recorder: Activa
     device = next(model.parameters()).device
     batches = plan_batches(contexts, int(batch_size), min_shared=min_shared if share_prefixes else 10**9)
     supers = merge_groups(batches, contexts, rows_per_pass=int(rows_per_pass), window=sliding_window(model))
-    cache_kw = cache_argument(base)
+    cache_kw = cache_argument(type(base).forward)
     with torch.inference_mode():
         for groups in supers:
             cache = None

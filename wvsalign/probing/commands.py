@@ -222,7 +222,9 @@ def _attribute(args: Any) -> int:
 
     save(layer_figure(res["layers"], title=f"{backend.name}: culture neurons per layer ({args.site})"),
          out / "layer_distribution.png")
-    _record(out, args, backend, {"thresholds": res["thresholds"], "synthetic_human": args.wvs is None})
+    _record(out, args, backend, {"thresholds": res["thresholds"], "synthetic_human": args.wvs is None,
+                                 "layers": int(res["cultural"].sums.shape[1]),
+                                 "neurons_per_layer": int(res["cultural"].sums.shape[2])})
     n_spec = res["specific"].groupby("condition").size()
     print(f"culture-general neurons: {len(res['general'])}; culture-specific: {len(res['specific'])} over "
           f"{len(n_spec)} countries -> {out}/")

@@ -18,25 +18,20 @@ def _plt():
     return plt
 
 
+def layer_kind(conditions: pd.Series) -> np.ndarray:
+    """``culture-general`` for the condition ``general``, ``culture-specific`` for the rest
+    (``specific:<country>``, as in :func:`~wvsalign.probing.attribution.layer_distribution` output)."""
+    return np.where(conditions.astype(str) == "general", "culture-general", "culture-specific")
+
+
 def layer_figure(layers: pd.DataFrame, *, title: str = "selected neurons per layer") -> Any:
     """Bars of selected neurons per layer: culture-general, and culture-specific summed over countries.
 
     ``layers``: :func:`~wvsalign.probing.attribution.layer_distribution` output (condition, layer, n, share).
     """
     plt = _plt()
-    frame = layers.assign(kind=np.where(layers["condition"].astype(str).str.startswith("specific"), "culture-specific",
-                                        np.where(layers["condition"] == "general", "culture-general",
-                                                 layers["condition"].astype(str))))
-    table = frame.groupby(["layer", "kind"])["n"].sum().unstack(fill_value=0).sort_index()
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    bottom = np.zeros(len(table))
-    for kind in table.columns:
-        ax.bar(table.index, table[kind].to_numpy(), bottom=bottom, label=kind)
-        bottom += table[kind].to_numpy()
-    ax.set_xlabel("layer")
-    ax.set_ylabel("neurons")
-    ax.set_title(title)
-    ax.legend(frameon=False)
+    layer_axes(layers.assign(kind=layer_kind(layers["condition"])), ax, title=title)
     fig.tight_layout()
     return fig
 

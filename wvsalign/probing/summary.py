@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from ..errors import InputError
+from .figures import layer_kind
 
 COMMANDS = {"probe key-neurons": "key", "probe attribute": "attribute", "probe ablate": "ablate"}
 
@@ -34,17 +35,15 @@ class ProbeFolder:
     parts: dict[str, Path] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def read_csv(self, part: str, name: str) -> pd.DataFrame | None:
-        """``name`` from the ``part`` folder, or None when the part or file is absent."""
-        if part not in self.parts or not (self.parts[part] / name).exists():
+    def read(self, part: str, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        """``name`` (CSV or parquet by suffix; only ``columns`` of a parquet file when given) from the
+        ``part`` folder, or None when the part or the file is absent."""
+        path = self.parts[part] / name if part in self.parts else None
+        if path is None or not path.exists():
             return None
-        return pd.read_csv(self.parts[part] / name)
-
-    def read_parquet(self, part: str, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
-        """``name`` (only ``columns`` when given) from the ``part`` folder, or None when absent."""
-        if part not in self.parts or not (self.parts[part] / name).exists():
-            return None
-        return pd.read_parquet(self.parts[part] / name, columns=None if columns is None else list(columns))
+        if name.endswith(".parquet"):
+            return pd.read_parquet(path, columns=None if columns is None else list(columns))
+        return pd.read_csv(path)
 
     @property
     def synthetic(self) -> bool:
@@ -95,8 +94,12 @@ def load_probe_folder(path: str | Path) -> ProbeFolder:
 
 
 def _neuron_count(folder: ProbeFolder) -> tuple[int, int] | None:
-    """(layers, neurons per layer) from the attribution's per-neuron table."""
-    frame = folder.read_parquet("attribute", "attribution.parquet", columns=["layer", "neuron"])
+    """(layers, neurons per layer): recorded in the attribution's probe.yaml, or (older outputs)
+    from its per-neuron table."""
+    record = folder.records.get("attribute", {})
+    if isinstance(record.get("layers"), int) and isinstance(record.get("neurons_per_layer"), int):
+        return record["layers"], record["neurons_per_layer"]
+    frame = folder.read("attribute", "attribution.parquet", columns=["layer", "neuron"])
     if frame is None or frame.empty:
         return None
     return int(frame["layer"].max()) + 1, int(frame["neuron"].max()) + 1
@@ -121,24 +124,24 @@ def neuron_summary(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
         shape = _neuron_count(f)
         if shape is not None:
             row["layers"], row["neurons"] = shape[0], shape[0] * shape[1]
-        counts = f.read_csv("key", "key_counts.csv")
+        counts = f.read("key", "key_counts.csv")
         if counts is not None:
             persona = counts[counts["condition"].astype(str) != "NONE"]
             row["countries"] = len(persona)
             row["key_per_country"] = float(persona["n_key"].mean())
-        spec = f.read_csv("key", "specialised.csv")
+        spec = f.read("key", "specialised.csv")
         if spec is not None and len(spec):
             row["specialised_share"] = float(spec["share"].mean())
-        corr = f.read_csv("key", "correlation.csv")
+        corr = f.read("key", "correlation.csv")
         if corr is not None and len(corr):
             c = corr.iloc[0]
             row.update({"r_key_alignment": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p": c["p"]})
-        general = f.read_parquet("attribute", "culture_general.parquet")
+        general = f.read("attribute", "culture_general.parquet")
         if general is not None:
             row["general"] = len(general)
             if "neurons" in row:
                 row["general_pct"] = 100.0 * len(general) / row["neurons"]
-        specific = f.read_parquet("attribute", "culture_specific.parquet")
+        specific = f.read("attribute", "culture_specific.parquet")
         if specific is not None:
             per = specific.groupby("condition").size()
             row["specific"] = len(specific)
@@ -150,6 +153,17 @@ def neuron_summary(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=cols)
 
 
+COUNTRY_COLUMNS = ["model", "country", "base_estimate", "real_delta", "n_random", "random_min", "random_median",
+                   "random_max", "p_random", "outside"]
+
+
+def _country_rows(model: str, random_table: pd.DataFrame) -> pd.DataFrame:
+    c = random_table[random_table["group_by"] == "country"].rename(columns={"group": "country"}).copy()
+    c.insert(0, "model", model)
+    c["outside"] = (c["real_delta"] < c["random_min"]) | (c["real_delta"] > c["random_max"])
+    return c[COUNTRY_COLUMNS]
+
+
 def ablation_by_country(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
     """Per model and country: alignment unablated, the real set's change, the random sets' changes.
 
@@ -159,20 +173,9 @@ def ablation_by_country(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
         model, country, base_estimate, real_delta, n_random, random_min, random_median,
         random_max, p_random, outside (the real change lies outside every random change).
     """
-    parts = []
-    for f in folders:
-        rnd = f.read_csv("ablate", "ablation_random.csv")
-        if rnd is None:
-            continue
-        c = rnd[rnd["group_by"] == "country"].rename(columns={"group": "country"}).copy()
-        c.insert(0, "model", f.model)
-        c["outside"] = (c["real_delta"] < c["random_min"]) | (c["real_delta"] > c["random_max"])
-        parts.append(c[["model", "country", "base_estimate", "real_delta", "n_random", "random_min", "random_median",
-                        "random_max", "p_random", "outside"]])
-    if not parts:
-        return pd.DataFrame(columns=["model", "country", "base_estimate", "real_delta", "n_random", "random_min",
-                                     "random_median", "random_max", "p_random", "outside"])
-    return pd.concat(parts, ignore_index=True)
+    parts = [_country_rows(f.model, rnd) for f in folders
+             if (rnd := f.read("ablate", "ablation_random.csv")) is not None]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COUNTRY_COLUMNS)
 
 
 def ablation_summary(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
@@ -188,14 +191,13 @@ def ablation_summary(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
         sets' median change), control_base / control_ablated / control_random (control-item
         accuracy unablated, ablated, mean over random sets).
     """
-    by_country = ablation_by_country(folders)
     rows = []
     for f in folders:
-        rnd = f.read_csv("ablate", "ablation_random.csv")
+        rnd = f.read("ablate", "ablation_random.csv")
         if rnd is None:
             continue
         row: dict[str, Any] = {"model": f.model}
-        sets = f.read_parquet("ablate", "ablation_sets.parquet")
+        sets = f.read("ablate", "ablation_sets.parquet")
         if sets is not None:
             row["ablated"] = int((sets["condition"] == "ablated").sum())
         o = rnd[rnd["group_by"] == "overall"]
@@ -204,13 +206,13 @@ def ablation_summary(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
             row.update({"n_random": int(o["n_random"]), "base_r": o["base_estimate"], "ablated_r": o["real_estimate"],
                         "delta": o["real_delta"], "random_min": o["random_min"], "random_max": o["random_max"],
                         "p_random": o["p_random"]})
-        c = by_country[by_country["model"] == f.model]
+        c = _country_rows(f.model, rnd)
         row["countries"] = len(c)
         row["countries_down"] = int((c["real_delta"] < c["random_min"]).sum())
         row["countries_up"] = int((c["real_delta"] > c["random_max"]).sum())
         row["median_country_delta"] = float(c["real_delta"].median()) if len(c) else np.nan
         row["median_random_delta"] = float(c["random_median"].median()) if len(c) else np.nan
-        ctl = f.read_csv("ablate", "ablation_control.csv")
+        ctl = f.read("ablate", "ablation_control.csv")
         if ctl is not None:
             allrows = ctl[ctl["group"] == "all"]
             acc = dict(zip(allrows["condition"], allrows["accuracy"]))
@@ -235,12 +237,11 @@ def layer_shares(folders: Sequence[ProbeFolder]) -> pd.DataFrame:
     """
     parts = []
     for f in folders:
-        layers = f.read_csv("attribute", "layer_distribution.csv")
+        layers = f.read("attribute", "layer_distribution.csv")
         if layers is None:
             continue
         n_layers = int(layers["layer"].max()) + 1
-        kind = np.where(layers["condition"].astype(str) == "general", "culture-general", "culture-specific")
-        t = layers.assign(kind=kind).groupby(["kind", "layer"], as_index=False)["n"].sum()
+        t = layers.assign(kind=layer_kind(layers["condition"])).groupby(["kind", "layer"], as_index=False)["n"].sum()
         t.insert(0, "model", f.model)
         t["depth"] = t["layer"] / max(n_layers - 1, 1)
         parts.append(t[["model", "kind", "layer", "depth", "n"]])

@@ -310,17 +310,17 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
         dirs = [dirs]
     dirs = list(dirs)
     runs = load_runs(dirs)
+    probe_tables, draw_probing = [], None
+    if probes is not None:  # read before any statistics, so that a bad folder fails at once
+        from .probing import probing_tables
+
+        probe_tables, draw_probing = probing_tables([probes] if isinstance(probes, (str, Path)) else probes)
     say(f"wvsalign report: {len(runs)} run(s) from {', '.join(map(str, dirs))}")
     early: list[str] = []
     data = noted(lambda: combine(runs), early, "reading the runs")
     notes = list(data.notes) + early
     tables, extra = build_tables(data, n_boot=n_boot, n_perm=n_perm, seed=seed, notes=notes)
-    probe_figure = None
-    if probes is not None:
-        from .probing import probing_tables
-
-        probe_tables, probe_figure = probing_tables([probes] if isinstance(probes, (str, Path)) else probes)
-        tables += probe_tables
+    tables += probe_tables
     by_name = {t.name: t for t in tables}
     meta = _meta_tables(data)
     out = Path(out)
@@ -333,8 +333,8 @@ def report(dirs: Iterable[str | Path] | str | Path, out: str | Path = "report", 
         for name, caption, obj in (build_figures(by_name, extra) if draw else []):
             paths[name] = F.save_figure(obj, out / "figures", name)["png"]
             figures.append(Figure(name, caption, paths[name].read_bytes()))
-        if draw and probe_figure is not None:
-            paths["probing"] = F.save_figure(probe_figure, out / "figures", "probing")["png"]
+        if draw and draw_probing is not None:
+            paths["probing"] = F.save_figure(draw_probing(), out / "figures", "probing")["png"]
             figures.append(Figure("probing", "Neuron probing: culture neurons per layer, and per country the change "
                                   "in alignment when the selected set is ablated against random sets",
                                   paths["probing"].read_bytes()))

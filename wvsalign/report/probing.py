@@ -3,15 +3,15 @@ outputs (one folder per model, see :mod:`wvsalign.probing.summary`). No model wo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
 from .tables import Table, fmt, fmt_ci, fmt_p
 
 
-def probing_tables(folders: Iterable[str | Path]) -> tuple[list[Table], Any]:
-    """The probing tables (neurons per model, ablation per model) and the summary figure.
+def probing_tables(folders: Iterable[str | Path]) -> tuple[list[Table], Callable[[], Any] | None]:
+    """The probing tables (neurons per model, ablation per model) and how to draw the summary figure.
 
     Parameters
     ----------
@@ -20,10 +20,10 @@ def probing_tables(folders: Iterable[str | Path]) -> tuple[list[Table], Any]:
 
     Returns
     -------
-    (tables, figure)
+    (tables, draw)
         :class:`~wvsalign.report.tables.Table` objects named ``probing_neurons`` and (when an
-        ablation is present) ``probing_ablation``, and a matplotlib Figure (None when there is
-        nothing to draw).
+        ablation is present) ``probing_ablation``, and a function returning the matplotlib Figure
+        (None when there is nothing to draw; the caller draws it where warnings are handled).
 
     Raises
     ------
@@ -73,9 +73,8 @@ def probing_tables(folders: Iterable[str | Path]) -> tuple[list[Table], Any]:
                             shown, "Random sets have the same count per layer. With n random sets the smallest "
                             "permutation p is 1/(n+1)."))
     layers, by_country = layer_shares(loaded), ablation_by_country(loaded)
-    figure = None
-    if len(layers) or len(by_country):
-        from ..probing.figures import summary_figure
+    if not (len(layers) or len(by_country)):
+        return tables, None
+    from ..probing.figures import summary_figure
 
-        figure = summary_figure(layers, by_country)
-    return tables, figure
+    return tables, lambda: summary_figure(layers, by_country)
